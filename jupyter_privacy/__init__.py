@@ -1,0 +1,50 @@
+"""jupyter-privacy: differentially private analysis of sensitive tables, with pandas habits.
+
+Guard-rail mode protects an honest analyst from accidental disclosure; it is not a security
+boundary against code running in the same process.
+"""
+
+from __future__ import annotations
+
+from jupyter_privacy.api import audit, budget, cut, register, source, use_workspace, workspace
+from jupyter_privacy.core.budget import Budget
+from jupyter_privacy.core.errors import (
+    BudgetExceededError,
+    InvalidArgumentError,
+    MissingBoundsError,
+    PolicyError,
+    PrivacyError,
+    ReleaseFailedError,
+    ReplayMissError,
+    RowAccessError,
+    UnsupportedOperationError,
+)
+from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
+from jupyter_privacy.frame import SensitiveFrame, SensitiveGroupBy, SensitiveSeries
+
+__version__ = "0.1.0"
+__all__ = [
+    "Budget",
+    "BudgetExceededError",
+    "Estimate",
+    "InvalidArgumentError",
+    "MissingBoundsError",
+    "PolicyError",
+    "PrivacyError",
+    "Release",
+    "ReleaseFailedError",
+    "ReleaseTable",
+    "ReplayMissError",
+    "RowAccessError",
+    "SensitiveFrame",
+    "SensitiveGroupBy",
+    "SensitiveSeries",
+    "UnsupportedOperationError",
+    "audit",
+    "budget",
+    "cut",
+    "register",
+    "source",
+    "use_workspace",
+    "workspace",
+]

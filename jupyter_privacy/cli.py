@@ -1,0 +1,97 @@
+"""``jupyter-privacy``: check the audit log and read the ledger from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from jupyter_privacy.core.errors import PrivacyError
+from jupyter_privacy.core.ledger import Ledger
+from jupyter_privacy.core.workspace import default_home
+
+
+def _ledger(home: str | None) -> Ledger:
+    folder = Path(home) if home else default_home()
+    path = folder / "ledger.sqlite"
+    if not path.is_file():
+        raise SystemExit(f"jupyter-privacy: no ledger at {path}")
+    return Ledger(path)
+
+
+def audit_verify(args: argparse.Namespace) -> int:
+    result = _ledger(args.home).verify()
+    if result.ok:
+        print(result.message)
+        return 0
+    print(f"audit log BROKEN at entry {result.first_broken}: {result.message}")
+    return 1
+
+
+def ledger_show(args: argparse.Namespace) -> int:
+    ledger = _ledger(args.home)
+    rows = []
+    for name in ledger.source_names():
+        total, spent = ledger.totals(name)
+        row = ledger._db.execute(
+            "SELECT mode, budget FROM sources WHERE name = ?", (name,)
+        ).fetchone()
+        budget = json.loads(row[1])
+        rows.append(
+            {
+                "source": name,
+                "mode": row[0],
+                "budget": budget,
+                "spent_epsilon": float(spent.epsilon),
+                "spent_rho": float(spent.rho),
+                "spent_delta": float(spent.delta),
+                "total_rho": float(total.rho),
+                "releases": len(ledger.releases(name)),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no sources in this ledger")
+    for r in rows:
+        b = r["budget"]
+        if r["mode"] == "pure":
+            used = f"ε {r['spent_epsilon']:.3f} of {b['epsilon']:g} spent"
+        else:
+            used = (
+                f"ρ {r['spent_rho']:.4g} of {r['total_rho']:.4g} spent "
+                f"(budget ε {b['epsilon']:g}, δ {b['delta']:g}); threshold δ {r['spent_delta']:.3g}"
+            )
+        print(f"{r['source']:<20} {r['mode']:<5} {used}; {r['releases']} releases")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jupyter-privacy", description=__doc__)
+    parser.add_argument(
+        "--home", help="ledger folder (default: $JUPYTER_PRIVACY_HOME or ./.jupyter_privacy)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    audit = sub.add_parser("audit", help="the audit log").add_subparsers(
+        dest="action", required=True
+    )
+    audit.add_parser("verify", help="check the hash chain; exit 1 naming the first broken entry")
+    ledger = sub.add_parser("ledger", help="budgets and releases").add_subparsers(
+        dest="action", required=True
+    )
+    show = ledger.add_parser("show", help="spent and remaining budget per source")
+    show.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "audit":
+            return audit_verify(args)
+        return ledger_show(args)
+    except PrivacyError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The only package that imports OpenDP and reads sensitive data."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import polars as pl
+
+from jupyter_privacy.core.engine.accounting import epsilon_of_rho, rho_of_epsilon
+from jupyter_privacy.core.engine.data import column_kinds, file_format, file_stamp, fingerprint
+from jupyter_privacy.core.engine.statistics import Prepared, is_scalar, prepare
+from jupyter_privacy.core.errors import PolicyError
+
+__all__ = [
+    "Prepared",
+    "column_kinds",
+    "data_stamp",
+    "epsilon_of_rho",
+    "fingerprint",
+    "is_scalar",
+    "normalise_source",
+    "prepare",
+    "rho_of_epsilon",
+]
+
+
+def _label(path: Path) -> str | None:
+    stem = re.sub(r"\W", "_", path.stem)
+    return stem if stem.isidentifier() else None
+
+
+def normalise_source(data: Any) -> tuple[Any, str, str | None]:
+    """(handle the engine can open, origin, default name) for a path or a frame.
+
+    pandas frames are snapshotted into polars once, so later edits to the original frame cannot
+    silently change a registered source.
+    """
+    if isinstance(data, str | Path):
+        path = Path(data).expanduser().resolve()
+        fmt = file_format(path)
+        if fmt is None:
+            raise PolicyError(
+                "register",
+                str(data),
+                "only CSV and Parquet files can be registered",
+                [("suffix", path.suffix or "(none)")],
+                ["jp.register('data/patients.csv', ...)"],
+            )
+        if not path.is_file():
+            raise PolicyError(
+                "register", str(data), "the file does not exist", [("path", str(path))]
+            )
+        return path, fmt, _label(path)
+    if isinstance(data, pd.DataFrame):
+        if data.columns.duplicated().any():
+            raise PolicyError(
+                "register",
+                "?",
+                "the data must have uniquely named columns",
+                [("columns", str(len(data.columns)))],
+            )
+        frame = data.copy()
+        objects = [c for c in frame.columns if frame[c].dtype == object]
+        if objects:
+            frame = frame.astype({c: "string" for c in objects})
+        frame.columns = [str(c) for c in frame.columns]
+        try:
+            snapshot = pl.from_pandas(frame)
+        except Exception as exc:  # arrow messages can quote cell values
+            raise PolicyError(
+                "register",
+                "?",
+                "the pandas frame could not be converted",
+                [("error", type(exc).__name__)],
+            ) from None
+        return snapshot, "pandas", None
+    if isinstance(data, pl.DataFrame):
+        return data, "polars", None
+    if isinstance(data, pl.LazyFrame):
+        return data, "polars-lazy", None
+    raise PolicyError(
+        "register",
+        "?",
+        "a source must be a CSV or Parquet path or a data frame",
+        [("given", type(data).__name__)],
+        ["jp.register(df, name='patients', ...)"],
+    )
+
+
+def data_stamp(handle: Any) -> Any:
+    """Cheap identity of a data version: file size and mtime, or the snapshot object."""
+    if isinstance(handle, Path):
+        return file_stamp(handle)
+    return id(handle)

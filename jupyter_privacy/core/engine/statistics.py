@@ -1,0 +1,979 @@
+"""Statistics as compositions of verified OpenDP measurements.
+
+``prepare`` turns a plan and a target loss into a ``Prepared`` job without reading data: every
+refusal and every calibration happens there. ``Prepared.run`` reads the data once with polars,
+hands exact pre-noise aggregates to OpenDP measurements and returns released cells.
+
+Pre-noise aggregates are computed by polars on integers (fixed-point, clamped to public bounds,
+no overflow below 2^32 rows), which is the same function as OpenDP's integer sum; tests compare
+the two on random data. Sensitivities come from OpenDP stability maps, noise from OpenDP
+measurements whose maps were checked. Grouped statistics use one measurement per key at the same
+scale: one person's rows touch at most ``d_in`` keys in total, so by parallel composition the loss
+is the map of one key's measurement at ``d_in`` (linear in ε, and Σdᵢ² ≤ (Σdᵢ)² for ρ).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from jupyter_privacy.core.engine import mechanisms as mech
+from jupyter_privacy.core.engine.data import prepared_frame
+from jupyter_privacy.core.errors import (
+    InvalidArgumentError,
+    MissingBoundsError,
+    UnsupportedOperationError,
+)
+from jupyter_privacy.core.expr import Scalar
+from jupyter_privacy.core.plan import Query
+from jupyter_privacy.core.release import Cell
+from jupyter_privacy.core.schema import ColumnInfo, apply_steps
+from jupyter_privacy.core.source import SourceSpec
+
+MEAN_WEIGHTS = (0.3, 0.7)  # count, centred sum: the sum carries most of a mean's error
+VAR_WEIGHTS = (0.2, 0.3, 0.5)  # count, centred sum, centred sum of squares
+DESCRIBE_WEIGHTS = (0.1, 0.2, 0.2, 0.5)  # count, sum, squares, five quantiles
+THRESHOLD_SHARE = 0.3  # of a grouped statistic over unknown keys, spent on discovering keys
+DESCRIBE_QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
+SAFETY = 1 - 1e-9  # shares are shaved so their float sum never exceeds the whole
+ADDITIVE = ("count", "size", "sum", "value_counts", "hist")
+SCALAR_STATS = ("count", "size", "sum", "mean", "median", "var", "std", "min", "max")
+QUANTILE_OF = {"median": 0.5, "min": 0.0, "max": 1.0}
+Key = tuple[Scalar, ...]
+
+
+def _cell(
+    key: Key,
+    statistic: str,
+    value: float,
+    ci: tuple[float, float] | None,
+    rank_error: float | None,
+    mechanism: str,
+) -> Cell:
+    low, high = (float(ci[0]), float(ci[1])) if ci is not None else (None, None)
+    return Cell(tuple(key), statistic, float(value), low, high, rank_error, mechanism)
+
+
+@dataclass
+class Prepared:
+    """A calibrated job: its verified loss is known before any data is read."""
+
+    loss: float  # ε (pure) or ρ (zCDP), the sum of verified OpenDP maps
+    delta: float  # δ spent by thresholds
+    mechanism: str
+    expected_halfwidth: float | None
+    run: Callable[[], list[Cell]] = field(repr=False)
+
+
+# --- public helpers ----------------------------------------------------------------------------
+
+
+def fixed_point_bits(lo: float, hi: float) -> int:
+    """Binary digits kept after the point so that every scaled value fits in 2^30."""
+    m = max(abs(lo), abs(hi), 2.0**-20)
+    return int(max(-30, min(40, math.floor(30 - math.log2(m)))))
+
+
+def candidates_for(info: ColumnInfo) -> tuple[float, ...]:
+    """A public grid of quantile candidates over the bounds."""
+    assert info.bounds is not None
+    lo, hi = info.bounds
+    if info.kind == "int" and hi - lo <= 2000:
+        return tuple(float(v) for v in range(math.ceil(lo), math.floor(hi) + 1)) or (float(lo),)
+    return tuple(float(v) for v in np.linspace(lo, hi, 1001))
+
+
+def is_scalar(query: Query) -> bool:
+    if query.by:
+        return False
+    if query.statistic == "quantile":
+        return not isinstance(query.param("q"), tuple)
+    return query.statistic in SCALAR_STATS and not (
+        query.column is None and query.statistic in ("sum", "mean")
+    )
+
+
+# --- refusals that depend only on public information ---------------------------------------------
+
+
+def _needs_bounds(
+    spec: SourceSpec, query: Query, column: str, info: ColumnInfo
+) -> tuple[float, float]:
+    if not info.numeric:
+        raise UnsupportedOperationError(
+            f"compute {query.statistic} of '{column}'",
+            spec.name,
+            f"'{column}' is not numeric ({info.kind})",
+            [("supported", "count, value_counts on non-numeric columns")],
+            [f"{spec.name}.{column}.value_counts()"],
+        )
+    if info.bounds is None:
+        raise MissingBoundsError(
+            f"compute {query.statistic} of '{column}'",
+            spec.name,
+            f"'{column}' has no public bounds",
+            [("bounds", "needed to limit what one person can change")],
+            [
+                f"jp.register(..., bounds={{{column!r}: (LOW, HIGH)}})",
+                f"{spec.name}.{column}.clip(LOW, HIGH).{query.statistic}()",
+            ],
+        )
+    return info.bounds
+
+
+def _group_keys(
+    spec: SourceSpec, query: Query, schema: dict[str, ColumnInfo], thresholds_allowed: bool
+) -> list[Key] | None:
+    """Declared key combinations, or None for unknown keys (which need δ)."""
+    for name in query.by:
+        if name not in schema:
+            raise InvalidArgumentError(
+                f"group by '{name}'",
+                spec.name,
+                f"there is no column '{name}'",
+                [("columns", ", ".join(sorted(schema)))],
+            )
+    declared = [schema[name].keys for name in query.by]
+    if all(k is not None for k in declared):
+        return [tuple(combo) for combo in itertools.product(*declared)]  # type: ignore[arg-type]
+    if not thresholds_allowed:
+        missing = [n for n, k in zip(query.by, declared, strict=True) if k is None]
+        raise MissingBoundsError(
+            f"group by {', '.join(repr(n) for n in query.by)}",
+            spec.name,
+            f"'{missing[0]}' has no public keys, and unknown keys need a budget with δ > 0",
+            [("budget", "pure ε-DP cannot release keys it does not know")],
+            [
+                f"jp.register(..., keys={{{missing[0]!r}: [...]}})",
+                "jp.register(..., budget=jp.Budget(epsilon=1.0, delta=1e-6))",
+            ],
+        )
+    return None
+
+
+# --- prepare ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Ctx:
+    spec: SourceSpec
+    query: Query
+    schema: dict[str, ColumnInfo]
+    measure: mech.Measure
+    alpha: float
+    d_in: int
+
+
+def prepare(
+    spec: SourceSpec,
+    query: Query,
+    target: float,
+    measure: mech.Measure,
+    alpha: float,
+    delta: float = 0.0,
+) -> Prepared:
+    """Validate ``query`` on public information and calibrate its measurements to ``target``."""
+    schema = apply_steps(spec.schema, query.steps, spec.name)
+    ctx = _Ctx(spec, query, schema, measure, alpha, spec.d_in)
+    stat = query.statistic
+    if stat in ("value_counts", "hist"):
+        return _prepare_value_counts(ctx, target, delta)
+    if query.by:
+        keys = _group_keys(spec, query, schema, delta > 0 and measure == "zcdp")
+        return _prepare_grouped(ctx, keys, target, delta)
+    if query.column is None and stat in ("describe", "mean", "sum"):
+        return _prepare_frame_stat(ctx, target)
+    return _prepare_scalar(ctx, target)
+
+
+def _column(ctx: _Ctx) -> tuple[str, ColumnInfo]:
+    name = ctx.query.column
+    if name is None:
+        raise UnsupportedOperationError(
+            f"compute {ctx.query.statistic}",
+            ctx.spec.name,
+            "this statistic needs a column",
+            fixes=[f"{ctx.spec.name}['COLUMN'].{ctx.query.statistic}()"],
+        )
+    if name not in ctx.schema:
+        raise InvalidArgumentError(
+            f"read column '{name}'",
+            ctx.spec.name,
+            f"there is no column '{name}'",
+            [("columns", ", ".join(sorted(ctx.schema)))],
+        )
+    return name, ctx.schema[name]
+
+
+def _quantile_levels(ctx: _Ctx) -> tuple[float, ...]:
+    stat = ctx.query.statistic
+    if stat in QUANTILE_OF:
+        return (QUANTILE_OF[stat],)
+    if stat == "describe":
+        return DESCRIBE_QUANTILES
+    q = ctx.query.param("q", 0.5)
+    levels = q if isinstance(q, tuple) else (q,)
+    for level in levels:
+        if not isinstance(level, int | float) or isinstance(level, bool) or not 0 <= level <= 1:
+            raise InvalidArgumentError(
+                "compute quantile",
+                ctx.spec.name,
+                "quantile levels must be numbers in [0, 1]",
+                [("given", repr(q))],
+                [f"{ctx.spec.name}.{ctx.query.column}.quantile(0.9)"],
+            )
+    return tuple(float(v) for v in levels)
+
+
+class _Numeric:
+    """Fixed-point integer views of one bounded column and the noise for each aggregate."""
+
+    def __init__(self, ctx: _Ctx, name: str, bounds: tuple[float, float]) -> None:
+        self.name, self.lo, self.hi = name, float(bounds[0]), float(bounds[1])
+        self.center = (self.lo + self.hi) / 2
+        self.p = fixed_point_bits(self.lo, self.hi)
+        self.scale = 2.0**self.p
+        self.c_int = round(self.center * self.scale)
+        self.lo_int, self.hi_int = round(self.lo * self.scale), round(self.hi * self.scale)
+        r2 = max((self.lo - self.center) ** 2, (self.hi - self.center) ** 2)
+        self.p2 = fixed_point_bits(0, r2)
+        self.scale2 = 2.0**self.p2
+        self.sq_hi = round(r2 * self.scale2)
+        self.ctx = ctx
+
+    def clipped(self) -> pl.Expr:
+        return pl.col(self.name).cast(pl.Float64).clip(self.lo, self.hi)
+
+    def int_sum(self) -> pl.Expr:
+        return (self.clipped() * self.scale).round().cast(pl.Int64).sum()
+
+    def centred_sum(self) -> pl.Expr:
+        return ((self.clipped() * self.scale).round().cast(pl.Int64) - self.c_int).sum()
+
+    def centred_squares(self) -> pl.Expr:
+        dev = self.clipped() - self.center
+        return (dev * dev * self.scale2).round().cast(pl.Int64).clip(0, self.sq_hi).sum()
+
+    def noise(self, kind: str, target: float, vector: bool) -> mech.Noise:
+        d, m = self.ctx.d_in, self.ctx.measure
+        if kind == "sum":
+            sens = mech.sum_sensitivity(d, self.lo_int, self.hi_int)
+        elif kind == "csum":
+            sens = mech.sum_sensitivity(d, self.lo_int - self.c_int, self.hi_int - self.c_int)
+        else:
+            sens = mech.sum_sensitivity(d, 0, self.sq_hi)
+        return mech.integer_noise(sens, target, m, vector)
+
+
+def _count_noise(ctx: _Ctx, target: float, vector: bool) -> mech.Noise:
+    sens = (
+        mech.count_by_categories_sensitivity(ctx.d_in, ctx.measure)
+        if vector
+        else mech.count_sensitivity(ctx.d_in)
+    )
+    return mech.integer_noise(sens, target, ctx.measure, vector)
+
+
+# Estimators from noisy integer aggregates -----------------------------------------------------------
+
+
+def _interval(value: float, half: float) -> tuple[float, float]:
+    return (value - half, value + half)
+
+
+def _mean_from(
+    num: _Numeric, n: int, s: int, a_n: float, a_s: float
+) -> tuple[float, tuple[float, float]]:
+    """Mean and interval from noisy count and centred sum (union bound over their intervals)."""
+    width = num.hi - num.lo
+    half_lo, half_hi = num.lo - num.center, num.hi - num.center
+    est = num.center + (s / num.scale) / n if n > 0 else num.center
+    est = min(max(est, num.lo), num.hi)
+    n_lo, n_hi = n - a_n, n + a_n
+    if n_lo <= 0 or width == 0:
+        return est, (num.lo, num.hi)
+    s_lo, s_hi = (s - a_s) / num.scale, (s + a_s) / num.scale
+    low = min(s_lo / n_lo, s_lo / n_hi)
+    high = max(s_hi / n_lo, s_hi / n_hi)
+    grid = 1 / num.scale  # fixed-point rounding of each value is at most half a grid step
+    low, high = max(low - grid, half_lo), min(high + grid, half_hi)
+    return est, (num.center + low, num.center + high)
+
+
+def _var_from(
+    num: _Numeric, n: int, s: int, q: int, a_n: float, a_s: float, a_q: float
+) -> tuple[float, tuple[float, float]]:
+    r2 = num.sq_hi / num.scale2
+    if n <= 0:
+        return 0.0, (0.0, r2)
+    m = (s / num.scale) / n
+    est = min(max((q / num.scale2) / n - m * m, 0.0), r2)
+    n_lo, n_hi = n - a_n, n + a_n
+    if n_lo <= 0:
+        return est, (0.0, r2)
+    e2_lo = max((q - a_q) / num.scale2, 0.0) / n_hi
+    e2_hi = ((q + a_q) / num.scale2) / n_lo
+    s_lo, s_hi = (s - a_s) / num.scale, (s + a_s) / num.scale
+    means = [s_lo / n_lo, s_lo / n_hi, s_hi / n_lo, s_hi / n_hi]
+    m2_hi = max(v * v for v in means)
+    m2_lo = 0.0 if min(means) <= 0 <= max(means) else min(v * v for v in means)
+    slack = 2 * (num.hi - num.lo) / num.scale + 1 / num.scale2
+    return est, (max(0.0, e2_lo - m2_hi - slack), min(r2, e2_hi - m2_lo + slack))
+
+
+# Scalar statistics --------------------------------------------------------------------------------
+
+
+def _prepare_scalar(ctx: _Ctx, target: float) -> Prepared:
+    stat = ctx.query.statistic
+    if stat in ("count", "size"):
+        return _prepare_count(ctx, target)
+    name, info = _column(ctx)
+    if stat == "count":
+        return _prepare_count(ctx, target, name)
+    bounds = _needs_bounds(ctx.spec, ctx.query, name, info)
+    num = _Numeric(ctx, name, bounds)
+    if stat == "sum":
+        noise = num.noise("sum", target * SAFETY, False)
+
+        def run_sum() -> list[Cell]:
+            total = _collect_row(ctx, [num.int_sum().alias("s")])["s"] or 0
+            s = noise.release(int(total))
+            a = noise.accuracy(ctx.alpha) / num.scale
+            return [_cell((), "sum", s / num.scale, _interval(s / num.scale, a), None, noise.name)]
+
+        sens = mech.sum_sensitivity(ctx.d_in, num.lo_int, num.hi_int)
+        return Prepared(
+            float(noise.measurement.map(sens)),
+            0.0,
+            noise.name,
+            noise.accuracy(ctx.alpha) / num.scale,
+            run_sum,
+        )
+    if stat == "mean":
+        return _prepare_mean(ctx, num, target)
+    if stat in ("var", "std"):
+        return _prepare_var(ctx, num, target, stat)
+    if stat in ("median", "quantile", "min", "max", "describe"):
+        if stat == "describe":
+            return _prepare_describe(ctx, [(name, num, info)], target)
+        return _prepare_quantiles(ctx, name, num, info, target)
+    raise _unsupported(ctx)
+
+
+def _unsupported(ctx: _Ctx) -> UnsupportedOperationError:
+    return UnsupportedOperationError(
+        f"compute {ctx.query.statistic}",
+        ctx.spec.name,
+        "this aggregate is not supported here",
+        [
+            (
+                "supported",
+                "count, sum, mean, median, quantile, var, std, min, max, value_counts, "
+                "hist, describe",
+            )
+        ],
+    )
+
+
+def _collect_row(ctx: _Ctx, exprs: list[pl.Expr], column: str | None = None) -> dict[str, Any]:
+    lf = prepared_frame(ctx.spec, ctx.query.steps)
+    if column is not None:
+        lf = lf.filter(pl.col(column).is_not_null())
+    return lf.select(exprs).collect().row(0, named=True)
+
+
+def _prepare_count(ctx: _Ctx, target: float, column: str | None = None) -> Prepared:
+    noise = _count_noise(ctx, target * SAFETY, vector=False)
+    stat = ctx.query.statistic
+
+    def run() -> list[Cell]:
+        n = _collect_row(ctx, [pl.len().alias("n")], column)["n"]
+        v = noise.release(int(n))
+        return [
+            _cell((), stat, float(v), _interval(v, noise.accuracy(ctx.alpha)), None, noise.name)
+        ]
+
+    loss = float(noise.measurement.map(mech.count_sensitivity(ctx.d_in)))
+    return Prepared(loss, 0.0, noise.name, noise.accuracy(ctx.alpha), run)
+
+
+def _prepare_mean(ctx: _Ctx, num: _Numeric, target: float) -> Prepared:
+    wc, ws = MEAN_WEIGHTS
+    n_noise = _count_noise(ctx, target * wc * SAFETY, False)
+    s_noise = num.noise("csum", target * ws * SAFETY, False)
+    loss = _verified(ctx, [(n_noise, "count", num), (s_noise, "csum", num)])
+
+    def run() -> list[Cell]:
+        row = _collect_row(ctx, [pl.len().alias("n"), num.centred_sum().alias("s")], num.name)
+        n, s = n_noise.release(int(row["n"])), s_noise.release(int(row["s"] or 0))
+        a_n, a_s = n_noise.accuracy(ctx.alpha / 2), s_noise.accuracy(ctx.alpha / 2)
+        est, ci = _mean_from(num, n, s, a_n, a_s)
+        return [_cell((), "mean", est, ci, None, s_noise.name)]
+
+    return Prepared(loss, 0.0, s_noise.name, None, run)
+
+
+def _prepare_var(ctx: _Ctx, num: _Numeric, target: float, stat: str) -> Prepared:
+    wc, ws, wq = VAR_WEIGHTS
+    n_noise = _count_noise(ctx, target * wc * SAFETY, False)
+    s_noise = num.noise("csum", target * ws * SAFETY, False)
+    q_noise = num.noise("csq", target * wq * SAFETY, False)
+    loss = _verified(ctx, [(n_noise, "count", num), (s_noise, "csum", num), (q_noise, "csq", num)])
+
+    def run() -> list[Cell]:
+        row = _collect_row(
+            ctx,
+            [pl.len().alias("n"), num.centred_sum().alias("s"), num.centred_squares().alias("q")],
+            num.name,
+        )
+        n = n_noise.release(int(row["n"]))
+        s, q = s_noise.release(int(row["s"] or 0)), q_noise.release(int(row["q"] or 0))
+        a = [x.accuracy(ctx.alpha / 3) for x in (n_noise, s_noise, q_noise)]
+        est, ci = _var_from(num, n, s, q, *a)
+        if stat == "std":
+            est, ci = math.sqrt(est), (math.sqrt(ci[0]), math.sqrt(ci[1]))
+        return [_cell((), stat, est, ci, None, q_noise.name)]
+
+    return Prepared(loss, 0.0, q_noise.name, None, run)
+
+
+def _sens(ctx: _Ctx, kind: str, num: _Numeric | None, vector: bool = False) -> int:
+    if kind == "count":
+        if vector:
+            return mech.count_by_categories_sensitivity(ctx.d_in, ctx.measure)
+        return mech.count_sensitivity(ctx.d_in)
+    assert num is not None
+    if kind == "sum":
+        return mech.sum_sensitivity(ctx.d_in, num.lo_int, num.hi_int)
+    if kind == "csum":
+        return mech.sum_sensitivity(ctx.d_in, num.lo_int - num.c_int, num.hi_int - num.c_int)
+    return mech.sum_sensitivity(ctx.d_in, 0, num.sq_hi)
+
+
+def _verified(
+    ctx: _Ctx, parts: Sequence[tuple[mech.Noise, str, _Numeric | None]], vector: bool = False
+) -> float:
+    """Basic composition of the parts' OpenDP maps (what ``make_composition`` would report)."""
+    return sum(
+        float(noise.measurement.map(_sens(ctx, kind, num, vector))) for noise, kind, num in parts
+    )
+
+
+def _quantile_values(
+    ctx: _Ctx, num: _Numeric, lf: pl.LazyFrame | None = None
+) -> np.ndarray[Any, Any]:
+    frame = lf if lf is not None else prepared_frame(ctx.spec, ctx.query.steps)
+    out = frame.select(num.clipped().drop_nulls()).collect()
+    return out.to_series().to_numpy()
+
+
+def _prepare_quantiles(
+    ctx: _Ctx, name: str, num: _Numeric, info: ColumnInfo, target: float
+) -> Prepared:
+    levels = _quantile_levels(ctx)
+    cands = candidates_for(info)
+    share = target * SAFETY / len(levels)
+    mechs = [mech.quantile(cands, q, ctx.d_in, share, ctx.measure) for q in levels]
+    loss = sum(float(m.measurement.map(ctx.d_in)) for m in mechs)
+    stat = ctx.query.statistic
+    single = len(levels) == 1 and not isinstance(ctx.query.param("q"), tuple)
+
+    def run() -> list[Cell]:
+        values = _quantile_values(ctx, num)
+        released = sorted(m.release(values) for m in mechs)  # sorting is free post-processing
+        return [
+            _cell(
+                (), stat if single else _qlabel(q), v, None, m.rank_error(ctx.alpha), "exponential"
+            )
+            for q, v, m in zip(levels, released, mechs, strict=True)
+        ]
+
+    return Prepared(loss, 0.0, "exponential", None, run)
+
+
+def _qlabel(q: float) -> str:
+    return f"{q * 100:g}%"
+
+
+# describe -------------------------------------------------------------------------------------
+
+
+def _prepare_describe(
+    ctx: _Ctx, columns: list[tuple[str, _Numeric, ColumnInfo]], target: float
+) -> Prepared:
+    """count, mean, std, min, quartiles, max per column, one budget split; quantiles sorted."""
+    per_col = target * SAFETY / len(columns)
+    wc, ws, wq, wquant = DESCRIBE_WEIGHTS
+    jobs = []
+    loss = 0.0
+    for name, num, info in columns:
+        n_noise = _count_noise(ctx, per_col * wc, False)
+        s_noise = num.noise("csum", per_col * ws, False)
+        q_noise = num.noise("csq", per_col * wq, False)
+        cands = candidates_for(info)
+        quants = [
+            mech.quantile(
+                cands, q, ctx.d_in, per_col * wquant / len(DESCRIBE_QUANTILES), ctx.measure
+            )
+            for q in DESCRIBE_QUANTILES
+        ]
+        loss += _verified(
+            ctx, [(n_noise, "count", num), (s_noise, "csum", num), (q_noise, "csq", num)]
+        )
+        loss += sum(float(m.measurement.map(ctx.d_in)) for m in quants)
+        jobs.append((name, num, n_noise, s_noise, q_noise, quants))
+    multi = ctx.query.column is None
+
+    def run() -> list[Cell]:
+        lf = prepared_frame(ctx.spec, ctx.query.steps)
+        cells: list[Cell] = []
+        for name, num, n_noise, s_noise, q_noise, quants in jobs:
+            col_lf = lf.filter(pl.col(name).is_not_null())
+            row = (
+                col_lf.select(
+                    pl.len().alias("n"),
+                    num.centred_sum().alias("s"),
+                    num.centred_squares().alias("q"),
+                )
+                .collect()
+                .row(0, named=True)
+            )
+            n = n_noise.release(int(row["n"]))
+            s, q = s_noise.release(int(row["s"] or 0)), q_noise.release(int(row["q"] or 0))
+            key: Key = (name,) if multi else ()
+            a_n = n_noise.accuracy(ctx.alpha)
+            mean, mean_ci = _mean_from(
+                num, n, s, n_noise.accuracy(ctx.alpha / 2), s_noise.accuracy(ctx.alpha / 2)
+            )
+            a3 = [x.accuracy(ctx.alpha / 3) for x in (n_noise, s_noise, q_noise)]
+            var, var_ci = _var_from(num, n, s, q, *a3)
+            values = _quantile_values(ctx, num, col_lf)
+            released = sorted(m.release(values) for m in quants)
+            cells.append(_cell(key, "count", float(n), _interval(n, a_n), None, n_noise.name))
+            cells.append(_cell(key, "mean", mean, mean_ci, None, s_noise.name))
+            cells.append(
+                _cell(
+                    key,
+                    "std",
+                    math.sqrt(var),
+                    (math.sqrt(var_ci[0]), math.sqrt(var_ci[1])),
+                    None,
+                    q_noise.name,
+                )
+            )
+            labels = ("min", "25%", "50%", "75%", "max")
+            for label, v, m in zip(labels, released, quants, strict=True):
+                cells.append(_cell(key, label, v, None, m.rank_error(ctx.alpha), "exponential"))
+        return cells
+
+    return Prepared(loss, 0.0, "composition", None, run)
+
+
+def _bounded_numeric_columns(ctx: _Ctx) -> list[tuple[str, _Numeric, ColumnInfo]]:
+    cols = [
+        (name, _Numeric(ctx, name, info.bounds), info)
+        for name, info in ctx.schema.items()
+        if info.numeric and info.bounds is not None and name != ctx.spec.privacy_unit
+    ]
+    if not cols:
+        raise MissingBoundsError(
+            f"compute {ctx.query.statistic}",
+            ctx.spec.name,
+            "no numeric column has public bounds",
+            fixes=["jp.register(..., bounds={'age': (0, 110)})"],
+        )
+    return cols
+
+
+def _prepare_frame_stat(ctx: _Ctx, target: float) -> Prepared:
+    cols = _bounded_numeric_columns(ctx)
+    if ctx.query.statistic == "describe":
+        return _prepare_describe(ctx, cols, target)
+    per_col = target * SAFETY / len(cols)
+    stat = ctx.query.statistic
+    parts: list[tuple[str, _Numeric, mech.Noise | None, mech.Noise]] = []
+    loss = 0.0
+    for name, num, _info in cols:
+        if stat == "sum":
+            s_noise = num.noise("sum", per_col, False)
+            loss += _verified(ctx, [(s_noise, "sum", num)])
+            parts.append((name, num, None, s_noise))
+        else:
+            n_noise = _count_noise(ctx, per_col * MEAN_WEIGHTS[0], False)
+            s_noise = num.noise("csum", per_col * MEAN_WEIGHTS[1], False)
+            loss += _verified(ctx, [(n_noise, "count", num), (s_noise, "csum", num)])
+            parts.append((name, num, n_noise, s_noise))
+
+    def run() -> list[Cell]:
+        lf = prepared_frame(ctx.spec, ctx.query.steps)
+        cells = []
+        for name, num, n_noise, s_noise in parts:
+            col = lf.filter(pl.col(name).is_not_null())
+            if n_noise is None:
+                total = col.select(num.int_sum()).collect().item() or 0
+                s = s_noise.release(int(total))
+                a = s_noise.accuracy(ctx.alpha) / num.scale
+                cells.append(
+                    _cell(
+                        (name,),
+                        "sum",
+                        s / num.scale,
+                        _interval(s / num.scale, a),
+                        None,
+                        s_noise.name,
+                    )
+                )
+            else:
+                row = (
+                    col.select(pl.len().alias("n"), num.centred_sum().alias("s"))
+                    .collect()
+                    .row(0, named=True)
+                )
+                n, s = n_noise.release(int(row["n"])), s_noise.release(int(row["s"] or 0))
+                est, ci = _mean_from(
+                    num, n, s, n_noise.accuracy(ctx.alpha / 2), s_noise.accuracy(ctx.alpha / 2)
+                )
+                cells.append(_cell((name,), "mean", est, ci, None, s_noise.name))
+        return cells
+
+    return Prepared(loss, 0.0, "composition", None, run)
+
+
+# Grouped statistics ---------------------------------------------------------------------------
+
+
+def _key_of(value: Any) -> str:
+    return repr(value) if not isinstance(value, tuple) else repr(tuple(value))
+
+
+def _aligned(frame: pl.DataFrame, by: tuple[str, ...], keys: list[Key], column: str) -> list[int]:
+    """Values of ``column`` for each declared key, 0 where a key has no rows."""
+    lookup = {tuple(row[:-1]): row[-1] for row in frame.select([*by, column]).iter_rows()}
+    return [int(lookup.get(k, 0) or 0) for k in keys]
+
+
+def _prepare_value_counts(ctx: _Ctx, target: float, delta: float) -> Prepared:
+    name, info = _column(ctx)
+    stat = ctx.query.statistic
+    if stat == "hist":
+        bounds = _needs_bounds(ctx.spec, ctx.query, name, info)
+        bins = ctx.query.param("bins", 10)
+        if not isinstance(bins, int) or isinstance(bins, bool) or not 1 <= bins <= 10_000:
+            raise InvalidArgumentError(
+                "compute hist",
+                ctx.spec.name,
+                "bins must be an integer between 1 and 10000",
+                [("given", repr(bins))],
+                [f"{ctx.spec.name}.{name}.hist(bins=10)"],
+            )
+        edges = [float(v) for v in np.linspace(bounds[0], bounds[1], bins + 1)]
+        labels: tuple[Scalar, ...] = tuple(
+            f"[{edges[i]:g}, {edges[i + 1]:g}{']' if i == bins - 1 else ')'}" for i in range(bins)
+        )
+        lo, hi = bounds
+        width = (hi - lo) / bins if hi > lo else 1.0
+        key_expr = pl.lit(list(labels)).list.get(
+            ((pl.col(name).cast(pl.Float64).clip(lo, hi) - lo) / width)
+            .floor()
+            .cast(pl.Int64)
+            .clip(0, bins - 1)
+        )
+        schema = {**ctx.schema, "__bin__": ColumnInfo("str", None, labels)}
+        sub = Query(ctx.spec.name, ctx.query.steps, "size", None, ("__bin__",))
+        inner = _Ctx(ctx.spec, sub, schema, ctx.measure, ctx.alpha, ctx.d_in)
+        return _grouped_counts(
+            inner, [(lab,) for lab in labels], target, key_expr=key_expr, source_column=name
+        )
+    sub = Query(ctx.spec.name, ctx.query.steps, "size", None, (name,))
+    inner = _Ctx(ctx.spec, sub, ctx.schema, ctx.measure, ctx.alpha, ctx.d_in)
+    keys = _group_keys(ctx.spec, sub, ctx.schema, delta > 0 and ctx.measure == "zcdp")
+    if keys is None:
+        return _threshold_counts(inner, target, delta)
+    return _grouped_counts(inner, keys, target)
+
+
+def _grouped_frame(
+    ctx: _Ctx,
+    aggs: list[pl.Expr],
+    key_expr: pl.Expr | None = None,
+    source_column: str | None = None,
+    value_column: str | None = None,
+) -> pl.DataFrame:
+    lf = prepared_frame(ctx.spec, ctx.query.steps)
+    by = list(ctx.query.by)
+    if key_expr is not None:
+        lf = lf.filter(pl.col(source_column).is_not_null()).with_columns(key_expr.alias(by[0]))  # type: ignore[arg-type]
+    if value_column is not None:
+        lf = lf.filter(pl.col(value_column).is_not_null())
+    lf = lf.filter(pl.all_horizontal([pl.col(b).is_not_null() for b in by]))
+    return lf.group_by(by).agg(aggs).collect()
+
+
+def _grouped_counts(
+    ctx: _Ctx,
+    keys: list[Key],
+    target: float,
+    key_expr: pl.Expr | None = None,
+    source_column: str | None = None,
+) -> Prepared:
+    noise = _count_noise(ctx, target * SAFETY, vector=True)
+    loss = float(noise.measurement.map(mech.count_by_categories_sensitivity(ctx.d_in, ctx.measure)))
+    stat = (
+        "count" if ctx.query.statistic in ("size", "count", "value_counts") else ctx.query.statistic
+    )
+
+    def run() -> list[Cell]:
+        frame = _grouped_frame(ctx, [pl.len().alias("n")], key_expr, source_column)
+        exact = _aligned(frame, ctx.query.by, keys, "n")
+        noisy = noise.release(exact) if keys else []
+        a = noise.accuracy(ctx.alpha)
+        return [
+            _cell(k, stat, float(v), _interval(v, a), None, noise.name)
+            for k, v in zip(keys, noisy, strict=True)
+        ]
+
+    return Prepared(loss, 0.0, noise.name, noise.accuracy(ctx.alpha), run)
+
+
+def _threshold_counts(ctx: _Ctx, target: float, delta: float) -> Prepared:
+    th = mech.threshold_counts(ctx.d_in, target * SAFETY, delta, ctx.measure)
+    eps, dlt = (
+        float(v) for v in th.measurement.map(mech.count_by_sensitivity(ctx.d_in, ctx.measure))
+    )
+
+    def run() -> list[Cell]:
+        frame = _grouped_frame(ctx, [pl.len().alias("n")])
+        encoded: dict[str, Key] = {}
+        counts: dict[str, int] = {}
+        for row in frame.iter_rows():
+            key = tuple(row[:-1])
+            code = _key_of(key)
+            encoded[code] = key
+            counts[code] = int(row[-1])
+        released = th.release(counts)
+        a = th.noise.accuracy(ctx.alpha)
+        cells = [
+            _cell(
+                encoded[c], "count", float(v), _interval(v, a), None, "thresholded " + th.noise.name
+            )
+            for c, v in released.items()
+        ]
+        return sorted(cells, key=lambda cell: -cell.value)
+
+    return Prepared(eps, dlt, "thresholded " + th.noise.name, th.noise.accuracy(ctx.alpha), run)
+
+
+def _prepare_grouped(ctx: _Ctx, keys: list[Key] | None, target: float, delta: float) -> Prepared:
+    stat = ctx.query.statistic
+    if keys is None:
+        if stat in ("size", "count") and ctx.query.column is None:
+            return _threshold_counts(ctx, target, delta)
+        discover = _threshold_counts(
+            _Ctx(
+                ctx.spec,
+                Query(ctx.spec.name, ctx.query.steps, "size", None, ctx.query.by),
+                ctx.schema,
+                ctx.measure,
+                ctx.alpha,
+                ctx.d_in,
+            ),
+            target * THRESHOLD_SHARE,
+            delta,
+        )
+        rest_target = target * (1 - THRESHOLD_SHARE)
+        # The released keys are public; the statistic is then computed over them as declared keys.
+        probe = _prepare_grouped_declared(ctx, [], rest_target)
+
+        def run() -> list[Cell]:
+            found = [c.key for c in discover.run()]
+            return _prepare_grouped_declared(ctx, found, rest_target).run()
+
+        return Prepared(discover.loss + probe.loss, discover.delta, probe.mechanism, None, run)
+    return _prepare_grouped_declared(ctx, keys, target)
+
+
+def _prepare_grouped_declared(ctx: _Ctx, keys: list[Key], target: float) -> Prepared:
+    stat = ctx.query.statistic
+    if stat in ("size", "count") and ctx.query.column is None:
+        return _grouped_counts(ctx, keys, target)
+    if stat == "agg":
+        return _prepare_agg(ctx, keys, target)
+    name, info = _column(ctx)
+    if stat == "count":
+        return _grouped_counts_nonnull(ctx, keys, target, name)
+    bounds = _needs_bounds(ctx.spec, ctx.query, name, info)
+    num = _Numeric(ctx, name, bounds)
+    return _grouped_numeric(ctx, keys, target, num, info, stat)
+
+
+def _grouped_counts_nonnull(ctx: _Ctx, keys: list[Key], target: float, column: str) -> Prepared:
+    noise = _count_noise(ctx, target * SAFETY, vector=True)
+    loss = float(noise.measurement.map(mech.count_by_categories_sensitivity(ctx.d_in, ctx.measure)))
+
+    def run() -> list[Cell]:
+        frame = _grouped_frame(ctx, [pl.len().alias("n")], value_column=column)
+        noisy = noise.release(_aligned(frame, ctx.query.by, keys, "n")) if keys else []
+        a = noise.accuracy(ctx.alpha)
+        return [
+            _cell(k, "count", float(v), _interval(v, a), None, noise.name)
+            for k, v in zip(keys, noisy, strict=True)
+        ]
+
+    return Prepared(loss, 0.0, noise.name, noise.accuracy(ctx.alpha), run)
+
+
+def _grouped_numeric(
+    ctx: _Ctx,
+    keys: list[Key],
+    target: float,
+    num: _Numeric,
+    info: ColumnInfo,
+    stat: str,
+    label: str | None = None,
+) -> Prepared:
+    label = label or stat
+    d, m = ctx.d_in, ctx.measure
+    if stat in ("median", "quantile", "min", "max"):
+        levels = (
+            _quantile_levels(ctx)
+            if stat != "quantile" or label == stat
+            else ((float(label.rstrip("%")) / 100,))
+        )
+        cands = candidates_for(info)
+        qm = [mech.quantile(cands, q, d, target * SAFETY / len(levels), m) for q in levels]
+        loss = sum(float(x.measurement.map(d)) for x in qm)
+        single = len(levels) == 1 and not isinstance(ctx.query.param("q"), tuple)
+
+        def run_q() -> list[Cell]:
+            lf = prepared_frame(ctx.spec, ctx.query.steps).filter(pl.col(num.name).is_not_null())
+            by = list(ctx.query.by)
+            grouped = lf.group_by(by).agg(num.clipped().alias("__v__")).collect()
+            values = {tuple(r[:-1]): r[-1] for r in grouped.select([*by, "__v__"]).iter_rows()}
+            cells = []
+            for k in keys:
+                arr = np.asarray(values.get(k, []), dtype=np.float64)
+                released = sorted(x.release(arr) for x in qm)
+                for q, v, x in zip(levels, released, qm, strict=True):
+                    name = label if single else _qlabel(q)
+                    cells.append(_cell(k, name, v, None, x.rank_error(ctx.alpha), "exponential"))
+            return cells
+
+        return Prepared(loss, 0.0, "exponential", None, run_q)
+
+    if stat == "sum":
+        s_noise = num.noise("sum", target * SAFETY, True)
+        loss = float(s_noise.measurement.map(_sens(ctx, "sum", num)))
+
+        def run_sum() -> list[Cell]:
+            frame = _grouped_frame(ctx, [num.int_sum().alias("s")], value_column=num.name)
+            noisy = s_noise.release(_aligned(frame, ctx.query.by, keys, "s")) if keys else []
+            a = s_noise.accuracy(ctx.alpha) / num.scale
+            return [
+                _cell(k, label, v / num.scale, _interval(v / num.scale, a), None, s_noise.name)
+                for k, v in zip(keys, noisy, strict=True)
+            ]
+
+        return Prepared(loss, 0.0, s_noise.name, s_noise.accuracy(ctx.alpha) / num.scale, run_sum)
+
+    if stat not in ("mean", "var", "std"):
+        raise _unsupported(ctx)
+    weights = MEAN_WEIGHTS if stat == "mean" else VAR_WEIGHTS
+    n_noise = _count_noise(ctx, target * weights[0] * SAFETY, True)
+    s_noise = num.noise("csum", target * weights[1] * SAFETY, True)
+    q_noise = num.noise("csq", target * VAR_WEIGHTS[2] * SAFETY, True) if stat != "mean" else None
+    parts: list[tuple[mech.Noise, str, _Numeric | None]] = [
+        (n_noise, "count", num),
+        (s_noise, "csum", num),
+    ]
+    if q_noise is not None:
+        parts.append((q_noise, "csq", num))
+    loss = float(n_noise.measurement.map(_sens(ctx, "count", num, vector=True))) + sum(
+        float(x.measurement.map(_sens(ctx, kind, num))) for x, kind, _ in parts[1:]
+    )
+
+    def run_moments() -> list[Cell]:
+        aggs = [pl.len().alias("n"), num.centred_sum().alias("s")]
+        if q_noise is not None:
+            aggs.append(num.centred_squares().alias("q"))
+        frame = _grouped_frame(ctx, aggs, value_column=num.name)
+        if not keys:
+            return []
+        ns = n_noise.release(_aligned(frame, ctx.query.by, keys, "n"))
+        ss = s_noise.release(_aligned(frame, ctx.query.by, keys, "s"))
+        qs = (
+            q_noise.release(_aligned(frame, ctx.query.by, keys, "q"))
+            if q_noise
+            else [0] * len(keys)
+        )
+        cells = []
+        for k, n, s, q in zip(keys, ns, ss, qs, strict=True):
+            if q_noise is None:
+                est, ci = _mean_from(
+                    num, n, s, n_noise.accuracy(ctx.alpha / 2), s_noise.accuracy(ctx.alpha / 2)
+                )
+            else:
+                a = [x.accuracy(ctx.alpha / 3) for x in (n_noise, s_noise, q_noise)]
+                est, ci = _var_from(num, n, s, q, *a)
+                if stat == "std":
+                    est, ci = math.sqrt(est), (math.sqrt(ci[0]), math.sqrt(ci[1]))
+            cells.append(_cell(k, label, est, ci, None, s_noise.name))
+        return cells
+
+    return Prepared(loss, 0.0, s_noise.name, None, run_moments)
+
+
+def _prepare_agg(ctx: _Ctx, keys: list[Key], target: float) -> Prepared:
+    spec_items: tuple[tuple[str, Any], ...] = ctx.query.param("spec", ())
+    pairs = [
+        (col, stat)
+        for col, stats in spec_items
+        for stat in (stats if isinstance(stats, tuple) else (stats,))
+    ]
+    if not pairs:
+        raise InvalidArgumentError(
+            "aggregate",
+            ctx.spec.name,
+            "agg needs at least one statistic",
+            fixes=[f"{ctx.spec.name}.groupby('KEY').agg({{'COLUMN': 'mean'}})"],
+        )
+    share = target / len(pairs)
+    jobs = []
+    for col, stat in pairs:
+        sub_q = Query(ctx.spec.name, ctx.query.steps, stat, col, ctx.query.by)
+        sub = _Ctx(ctx.spec, sub_q, ctx.schema, ctx.measure, ctx.alpha, ctx.d_in)
+        if stat in ("size", "count"):
+            job = _grouped_counts_nonnull(sub, keys, share, col)
+        else:
+            if stat not in ("sum", "mean", "median", "var", "std", "min", "max"):
+                raise _unsupported(sub)
+            name, info = _column(sub)
+            num = _Numeric(sub, name, _needs_bounds(ctx.spec, sub_q, name, info))
+            job = _grouped_numeric(sub, keys, share, num, info, stat, label=f"{col} {stat}")
+        jobs.append((col, stat, job))
+    loss = sum(j.loss for _, _, j in jobs)
+
+    def run() -> list[Cell]:
+        cells = []
+        for col, stat, job in jobs:
+            for cell in job.run():
+                cells.append(
+                    Cell(
+                        cell.key,
+                        f"{col} {stat}",
+                        cell.value,
+                        cell.ci_low,
+                        cell.ci_high,
+                        cell.rank_error,
+                        cell.mechanism,
+                    )
+                )
+        return cells
+
+    return Prepared(loss, 0.0, "composition", None, run)

@@ -1,0 +1,640 @@
+"""The workspace: registered sources, the ledger, and the release protocol.
+
+One release, in order: validate and price the plan on public information; replay it from the
+cache if the same plan at the same cost already ran on the same data version; calibrate OpenDP
+measurements and check their maps against the price; check-and-charge the ledger durably; only
+then read the data, release, and record. A crash after the charge loses budget, never privacy.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jupyter_privacy.core import engine
+from jupyter_privacy.core.budget import Budget, Cost, check_parameter, exact, fmt
+from jupyter_privacy.core.errors import (
+    BudgetExceededError,
+    InvalidArgumentError,
+    PolicyError,
+    PrivacyError,
+    ReleaseFailedError,
+    ReplayMissError,
+    UnsupportedOperationError,
+)
+from jupyter_privacy.core.expr import Scalar
+from jupyter_privacy.core.ledger import Ledger, Refusal, now
+from jupyter_privacy.core.plan import Query
+from jupyter_privacy.core.release import Cell, Estimate, Meta, Release, ReleaseTable
+from jupyter_privacy.core.schema import ColumnInfo, apply_steps, check_bounds
+from jupyter_privacy.core.source import DEFAULT_ALPHA, DEFAULT_EPSILON, SourceSpec
+
+Listener = Callable[[dict[str, Any]], None]
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("JUPYTER_PRIVACY_HOME") or Path.cwd() / ".jupyter_privacy")
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """A source's budget in the units the user reads: ε and δ (ρ on request)."""
+
+    source: str
+    mode: str
+    epsilon_total: float
+    epsilon_spent: float
+    delta_total: float
+    delta_spent: float
+    rho_total: float
+    rho_spent: float
+    naive_epsilon: float
+    default_epsilon: float
+
+    @property
+    def epsilon_remaining(self) -> float:
+        return max(self.epsilon_total - self.epsilon_spent, 0.0)
+
+    @property
+    def delta_remaining(self) -> float:
+        return max(self.delta_total - self.delta_spent, 0.0)
+
+    @property
+    def fraction_spent(self) -> float:
+        return min(self.epsilon_spent / self.epsilon_total, 1.0) if self.epsilon_total else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out.update(epsilon_remaining=self.epsilon_remaining, delta_remaining=self.delta_remaining)
+        return out
+
+    def __repr__(self) -> str:
+        text = (
+            f"{self.source}: spent {fmt(self.epsilon_spent)} of {self.epsilon_total:g}, "
+            f"remaining {fmt(self.epsilon_remaining)}"
+        )
+        if self.mode == "zcdp":
+            text += (
+                f"; {fmt(self.delta_spent, 'δ')} of {self.delta_total:g}"
+                f" (composed in zCDP; the per-query ε add up to {self.naive_epsilon:.3f})"
+            )
+        return text
+
+
+class Workspace:
+    """Sources, ledger and release protocol for one home folder."""
+
+    def __init__(self, home: Path | str | None = None) -> None:
+        self.home = Path(home) if home is not None else default_home()
+        self._ledger: Ledger | None = None
+        self.sources: dict[str, SourceSpec] = {}
+        self._fingerprints: dict[str, tuple[Any, str]] = {}
+        self._lock = threading.RLock()
+        self.listeners: list[Listener] = []
+        self.replay_manifest: dict[tuple[str, str, str], dict[str, Any]] | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger(self.home / "ledger.sqlite")
+        return self._ledger
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+    # --- registration ------------------------------------------------------------------------------
+    def register(
+        self,
+        data: Any,
+        *,
+        name: str | None = None,
+        privacy_unit: str | None = None,
+        max_rows_per_unit: int = 1,
+        budget: Budget | None = None,
+        bounds: Mapping[str, Sequence[float]] | None = None,
+        keys: Mapping[str, Sequence[Scalar]] | None = None,
+        default_epsilon: float = DEFAULT_EPSILON,
+        alpha: float = DEFAULT_ALPHA,
+    ) -> SourceSpec:
+        """Register a sensitive source; validates everything on public metadata only."""
+        handle, origin, label = engine.normalise_source(data)
+        name = name if name is not None else label
+        if not isinstance(name, str) or not name.isidentifier():
+            raise PolicyError(
+                "register",
+                str(name),
+                "a source name must be a Python identifier",
+                [("given", repr(name))],
+                ["jp.register(..., name='patients')"],
+            )
+        if not isinstance(budget, Budget):
+            raise PolicyError(
+                "register",
+                name,
+                "a budget is required",
+                [("given", repr(budget))],
+                ["budget=jp.Budget(epsilon=1.0)", "budget=jp.Budget(epsilon=1.0, delta=1e-6)"],
+            )
+        check_parameter("epsilon", default_epsilon, source=name, operation="register")
+        _check_alpha(alpha, name, "register")
+        if (
+            not isinstance(max_rows_per_unit, int)
+            or isinstance(max_rows_per_unit, bool)
+            or max_rows_per_unit < 1
+        ):
+            raise PolicyError(
+                "register",
+                name,
+                "max_rows_per_unit must be a positive integer",
+                [("given", repr(max_rows_per_unit))],
+                ["max_rows_per_unit=1"],
+            )
+        bounds = dict(bounds or {})
+        keys = dict(keys or {})
+        kinds = engine.column_kinds(handle, tuple(bounds))
+        self._check_columns(name, kinds, privacy_unit, bounds, keys)
+        checked_bounds = {c: check_bounds(c, b, name) for c, b in bounds.items()}
+        checked_keys = {c: _check_keys(c, k, name) for c, k in keys.items()}
+        schema: dict[str, ColumnInfo] = {}
+        for col, kind in kinds.items():
+            if col in checked_bounds and kind not in ("int", "float"):
+                raise PolicyError(
+                    "register",
+                    name,
+                    f"bounds were given for '{col}', which is {kind}",
+                    [("column", f"{col}: {kind}")],
+                    [f"keys={{{col!r}: [...]}}"],
+                )
+            key_list = checked_keys.get(col)
+            if key_list is None and kind == "bool":
+                key_list = (False, True)
+            schema[col] = ColumnInfo(kind, checked_bounds.get(col), key_list)
+        spec = SourceSpec(
+            name=name,
+            data=handle,
+            schema=schema,
+            budget=budget,
+            privacy_unit=privacy_unit,
+            max_rows_per_unit=max_rows_per_unit,
+            bounds=checked_bounds,
+            keys=checked_keys,
+            default_epsilon=float(default_epsilon),
+            alpha=float(alpha),
+            origin=origin,
+        )
+        self.ledger.ensure_source(name, budget.mode, self._total(budget), budget.to_dict())
+        with self._lock:
+            self.sources[name] = spec
+            self._fingerprints.pop(name, None)
+        self._emit({"type": "source_registered", "source": name})
+        return spec
+
+    def _check_columns(
+        self,
+        name: str,
+        kinds: Mapping[str, str],
+        unit: str | None,
+        bounds: Mapping[str, Any],
+        keys: Mapping[str, Any],
+    ) -> None:
+        cols = list(kinds)
+        if len(set(cols)) != len(cols) or not cols:
+            raise PolicyError(
+                "register",
+                name,
+                "the data must have uniquely named columns",
+                [("columns", str(len(cols)))],
+            )
+        for role, wanted in (
+            ("privacy_unit", [unit] if unit else []),
+            ("bounds", list(bounds)),
+            ("keys", list(keys)),
+        ):
+            for col in wanted:
+                if col not in kinds:
+                    raise PolicyError(
+                        "register",
+                        name,
+                        f"{role} names '{col}', which is not a column",
+                        [("columns", ", ".join(cols))],
+                    )
+
+    def _total(self, budget: Budget) -> Cost:
+        if budget.mode == "pure":
+            return Cost(epsilon=exact(budget.epsilon))
+        rho = engine.rho_of_epsilon(budget.epsilon, budget.conversion_delta)
+        return Cost(epsilon=exact(budget.epsilon), rho=exact(rho), delta=budget.threshold_delta)
+
+    def source(self, name: str) -> SourceSpec:
+        try:
+            return self.sources[name]
+        except KeyError:
+            raise InvalidArgumentError(
+                "find a source",
+                name,
+                "no source of that name is registered",
+                [("registered", ", ".join(sorted(self.sources)) or "(none)")],
+                ["jp.register('data.csv', name='patients', budget=jp.Budget(epsilon=1.0))"],
+            ) from None
+
+    # --- budget ----------------------------------------------------------------------------------------
+    def budget_state(self, name: str) -> BudgetState:
+        spec = self.source(name)
+        total, spent = self.ledger.totals(name)
+        b = spec.budget
+        if b.mode == "pure":
+            return BudgetState(
+                name,
+                "pure",
+                b.epsilon,
+                float(spent.epsilon),
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                float(spent.epsilon),
+                spec.default_epsilon,
+            )
+        eps_spent = (
+            engine.epsilon_of_rho(float(spent.rho), b.conversion_delta) if spent.rho else 0.0
+        )
+        delta_spent = float(spent.delta) + (b.conversion_delta if spent.rho else 0.0)
+        return BudgetState(
+            name,
+            "zcdp",
+            b.epsilon,
+            min(eps_spent, b.epsilon) if spent.rho >= total.rho else eps_spent,
+            b.delta,
+            delta_spent,
+            float(total.rho),
+            float(spent.rho),
+            float(self.ledger.naive_epsilon(name)),
+            spec.default_epsilon,
+        )
+
+    # --- releasing ---------------------------------------------------------------------------------------
+    def run(
+        self,
+        query: Query,
+        *,
+        epsilon: float | None = None,
+        accuracy: float | None = None,
+        alpha: float | None = None,
+        delta: float | None = None,
+        dry_run: bool = False,
+    ) -> Release | ReleaseTable | Estimate:
+        """Release ``query`` (or estimate it, with ``dry_run``). See the module docstring."""
+        spec = self.source(query.source)
+        op = f"compute {query.statistic}" + (f" of '{query.column}'" if query.column else "")
+        plan = query.canonical()
+        try:
+            alpha_v = _check_alpha(spec.alpha if alpha is None else alpha, spec.name, op)
+            apply_steps(spec.schema, query.steps, spec.name)
+            eps = self._requested_epsilon(spec, query, op, epsilon, accuracy, alpha_v, delta)
+            cost, target, delta_q = self._price(spec, eps, delta, op)
+            if dry_run:
+                prepared = engine.prepare(spec, query, target, spec.budget.mode, alpha_v, delta_q)
+                return Estimate(
+                    query.describe(),
+                    eps,
+                    float(delta_q if prepared.delta else 0),
+                    target if spec.budget.mode == "zcdp" else 0.0,
+                    alpha_v,
+                    prepared.expected_halfwidth,
+                    prepared.mechanism,
+                    self.budget_state(spec.name).epsilon_remaining,
+                )
+            if not prepared_needs_delta(spec, query):
+                cost = Cost(cost.epsilon, cost.rho)
+            replayed = self._replay(spec, query, plan, cost)
+            if replayed is not None:
+                return replayed
+            if self.replay_manifest is not None:
+                raise ReplayMissError(
+                    op,
+                    spec.name,
+                    "this query is not in the release manifest being replayed",
+                    [("query", query.describe()), ("cost", fmt(eps))],
+                    [
+                        "run it with the same epsilon= as the original notebook",
+                        "jp.replay(None)  # leave replay mode (needs the data)",
+                    ],
+                )
+            prepared = engine.prepare(spec, query, target, spec.budget.mode, alpha_v, delta_q)
+            if prepared.delta == 0:
+                cost = Cost(cost.epsilon, cost.rho)
+            verified = exact(prepared.loss)
+            bound = cost.epsilon if spec.budget.mode == "pure" else cost.rho
+            if verified > bound or exact(prepared.delta) > cost.delta:
+                raise ReleaseFailedError(
+                    op,
+                    spec.name,
+                    "the verified privacy loss exceeds the price",
+                    [("verified", repr(prepared.loss))],
+                )
+        except PrivacyError as exc:
+            self._audit_refusal(spec.name, plan, exc)
+            raise
+        return self._charge_and_release(spec, query, plan, cost, alpha_v, prepared, op)
+
+    def _requested_epsilon(
+        self,
+        spec: SourceSpec,
+        query: Query,
+        op: str,
+        epsilon: float | None,
+        accuracy: float | None,
+        alpha: float,
+        delta: float | None,
+    ) -> float:
+        if epsilon is not None and accuracy is not None:
+            raise InvalidArgumentError(
+                op,
+                spec.name,
+                "give either epsilon= or accuracy=, not both",
+                fixes=[f"{query.describe()[:-1]}epsilon=0.1)"],
+            )
+        if accuracy is None:
+            return check_parameter(
+                "epsilon",
+                spec.default_epsilon if epsilon is None else epsilon,
+                source=spec.name,
+                operation=op,
+            )
+        acc = check_parameter("accuracy", accuracy, source=spec.name, operation=op)
+        return self._epsilon_for_accuracy(spec, query, op, acc, alpha, delta)
+
+    def _epsilon_for_accuracy(
+        self,
+        spec: SourceSpec,
+        query: Query,
+        op: str,
+        accuracy: float,
+        alpha: float,
+        delta: float | None,
+    ) -> float:
+        """Smallest ε (4 significant digits, rounded up) whose interval half-width ≤ accuracy."""
+
+        def halfwidth(eps: float) -> float | None:
+            _, target, delta_q = self._price(spec, eps, delta, op)
+            return engine.prepare(
+                spec, query, target, spec.budget.mode, alpha, delta_q
+            ).expected_halfwidth
+
+        if halfwidth(1.0) is None:
+            raise UnsupportedOperationError(
+                op,
+                spec.name,
+                "accuracy= needs an interval known in advance, and this statistic's "
+                "interval depends on the data",
+                [("supported", "accuracy= on count, size, sum, value_counts, hist")],
+                [f"{query.describe()[:-1]}epsilon=0.1)", f"{query.describe()[:-1]}dry_run=True)"],
+            )
+        lo, hi = 1e-9, 1.0
+        while (halfwidth(hi) or math.inf) > accuracy:
+            lo, hi = hi, hi * 4
+            if hi > 1e6:
+                raise InvalidArgumentError(
+                    op,
+                    spec.name,
+                    "that accuracy needs an unbounded ε",
+                    [("accuracy", repr(accuracy))],
+                )
+        for _ in range(60):
+            mid = math.sqrt(lo * hi)
+            if (halfwidth(mid) or math.inf) <= accuracy:
+                hi = mid
+            else:
+                lo = mid
+            if hi / lo < 1.0001:
+                break
+        digits = 3 - math.floor(math.log10(hi))
+        return float(math.ceil(hi * 10**digits) / 10**digits)
+
+    def _price(
+        self, spec: SourceSpec, eps: float, delta: float | None, op: str
+    ) -> tuple[Cost, float, float]:
+        """(cost to charge, target loss for calibration, δ offered to thresholds)."""
+        b = spec.budget
+        if b.mode == "pure":
+            if delta:
+                raise InvalidArgumentError(
+                    op,
+                    spec.name,
+                    "a pure ε-DP budget cannot spend δ",
+                    [("given", f"δ = {delta!r}")],
+                    ["jp.Budget(epsilon=1.0, delta=1e-6)"],
+                )
+            return Cost(epsilon=exact(eps)), eps, 0.0
+        delta_q = (
+            float(b.threshold_delta) / 10
+            if delta is None
+            else check_parameter("delta", delta, source=spec.name, operation=op)
+        )
+        rho = engine.rho_of_epsilon(eps, b.conversion_delta)
+        return Cost(epsilon=exact(eps), rho=exact(rho), delta=exact(delta_q)), rho, delta_q
+
+    def _fingerprint(self, spec: SourceSpec) -> str:
+        stamp = engine.data_stamp(spec.data)
+        cached = self._fingerprints.get(spec.name)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        fp = engine.fingerprint(spec.data)
+        self._fingerprints[spec.name] = (stamp, fp)
+        return fp
+
+    def _replay(
+        self, spec: SourceSpec, query: Query, plan: str, cost: Cost
+    ) -> Release | ReleaseTable | None:
+        if self.replay_manifest is not None:
+            payload = self.replay_manifest.get((spec.name, query.digest(), cost.key()))
+        else:
+            payload = self.ledger.lookup(
+                spec.name, self._fingerprint(spec), query.digest(), cost.key()
+            )
+        if payload is None:
+            return None
+        self.ledger.audit(spec.name, plan, cost, "replayed", {"release": payload["id"]})
+        result = build_release(payload, replayed=True)
+        self._emit(
+            {"type": "release", "source": spec.name, "release_id": payload["id"], "replayed": True}
+        )
+        return result
+
+    def _charge_and_release(
+        self,
+        spec: SourceSpec,
+        query: Query,
+        plan: str,
+        cost: Cost,
+        alpha: float,
+        prepared: engine.Prepared,
+        op: str,
+    ) -> Release | ReleaseTable:
+        fingerprint = self._fingerprint(spec)
+        outcome = self.ledger.charge(
+            spec.name, cost, spec.budget.mode, fingerprint, plan, query.digest()
+        )
+        if isinstance(outcome, Refusal):
+            raise self._budget_error(spec, query, op, cost, outcome)
+        self._emit({"type": "charge", "source": spec.name})
+        try:
+            cells = prepared.run()
+        except PrivacyError:
+            raise
+        except Exception as exc:  # never pass raw errors on: they can quote data
+            self.ledger.audit(spec.name, plan, cost, "failed", {"error": type(exc).__name__})
+            raise ReleaseFailedError(
+                op,
+                spec.name,
+                "the release failed after the budget was charged",
+                [("error", type(exc).__name__), ("charged", fmt(cost.epsilon))],
+                ["check the source file and column types, then run the query again"],
+            ) from None
+        release_id = uuid.uuid4().hex[:12]
+        payload = {
+            "scalar": engine.is_scalar(query),
+            "cells": [c.to_json() for c in cells],
+            "meta": {
+                "source": spec.name,
+                "query": query.describe(),
+                "alpha": alpha,
+                "epsilon": float(cost.epsilon),
+                "delta": float(cost.delta),
+                "rho": float(cost.rho),
+                "mechanism": prepared.mechanism,
+                "created": now(),
+                "by": list(query.by),
+                "fingerprint": fingerprint,
+                "cost_key": cost.key(),
+                "plan_hash": query.digest(),
+            },
+        }
+        self.ledger.record_release(
+            release_id, spec.name, fingerprint, query.digest(), cost.key(), plan, cost, payload
+        )
+        self._emit(
+            {"type": "release", "source": spec.name, "release_id": release_id, "replayed": False}
+        )
+        return build_release({"id": release_id, **payload}, replayed=False)
+
+    def _budget_error(
+        self, spec: SourceSpec, query: Query, op: str, cost: Cost, refusal: Refusal
+    ) -> BudgetExceededError:
+        state = self.budget_state(spec.name)
+        if spec.budget.mode == "pure":
+            remaining = refusal.total.epsilon - refusal.spent.epsilon
+            details = [("requested", fmt(cost.epsilon)), ("remaining", fmt(remaining))]
+        else:
+            details = [
+                (
+                    "requested",
+                    f"{fmt(cost.epsilon)} (ρ = {float(cost.rho):.3g}, δ = {float(cost.delta):.3g})",
+                ),
+                (
+                    "remaining",
+                    f"{fmt(state.epsilon_remaining)} (ρ = "
+                    f"{float(refusal.total.rho - refusal.spent.rho):.3g}, δ = "
+                    f"{float(refusal.total.delta - refusal.spent.delta):.3g})",
+                ),
+            ]
+        call = query.describe()
+        smaller = max(state.epsilon_remaining / 2, 0.0)
+        fixes = [f"{call[:-1]}{', ' if not call.endswith('()') else ''}dry_run=True)"]
+        if smaller > 0:
+            fixes.insert(
+                0, f"{call[:-1]}{', ' if not call.endswith('()') else ''}epsilon={smaller:.2g})"
+            )
+        reason = (
+            "the budget is spent"
+            if state.epsilon_remaining <= 0
+            else "the query costs more than remains"
+        )
+        return BudgetExceededError(op, spec.name, reason, details, fixes)
+
+    def _audit_refusal(self, source: str, plan: str, exc: PrivacyError) -> None:
+        if source in self.sources:
+            self.ledger.audit(source, plan, Cost(), "refused", {"reason": exc.code})
+
+    # --- events ----------------------------------------------------------------------------------------
+    def _emit(self, event: dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken display must never break a release
+                continue
+
+
+def prepared_needs_delta(spec: SourceSpec, query: Query) -> bool:
+    """Whether the plan groups by a key without declared values (thresholds spend δ)."""
+    if spec.budget.mode == "pure":
+        return False
+    schema = apply_steps(spec.schema, query.steps, spec.name)
+    by = query.by or ((query.column,) if query.statistic == "value_counts" and query.column else ())
+    return any(b in schema and schema[b].keys is None for b in by)
+
+
+def build_release(payload: dict[str, Any], replayed: bool) -> Release | ReleaseTable:
+    m = payload["meta"]
+    meta = Meta(
+        payload["id"],
+        m["source"],
+        m["query"],
+        m["alpha"],
+        m["epsilon"],
+        m["delta"],
+        m["rho"],
+        m["mechanism"],
+        replayed,
+        m["created"],
+        tuple(m.get("by", ())),
+    )
+    cells = [Cell.from_json(c) for c in payload["cells"]]
+    if payload["scalar"] and len(cells) == 1:
+        return Release(cells[0], meta)
+    return ReleaseTable(cells, meta)
+
+
+def _check_alpha(alpha: object, source: str, op: str) -> float:
+    ok = isinstance(alpha, int | float) and not isinstance(alpha, bool)
+    value = float(alpha) if ok else math.nan  # type: ignore[arg-type]
+    if not (0 < value < 1):
+        raise InvalidArgumentError(
+            op,
+            source,
+            "alpha must be a number strictly between 0 and 1",
+            [("given", repr(alpha))],
+            ["alpha=0.05"],
+        )
+    return value
+
+
+def _check_keys(column: str, keys: object, source: str) -> tuple[Scalar, ...]:
+    if isinstance(keys, str | bytes) or not isinstance(keys, Sequence) or len(keys) == 0:
+        raise PolicyError(
+            "register",
+            source,
+            f"keys for '{column}' must be a non-empty list",
+            [],
+            [f"keys={{{column!r}: ['A', 'B']}}"],
+        )
+    values = tuple(keys)
+    if len(set(values)) != len(values):
+        raise PolicyError(
+            "register",
+            source,
+            f"keys for '{column}' contain duplicates",
+            [("count", str(len(values)))],
+        )
+    return values
+
+
+__all__ = ["BudgetState", "Workspace", "build_release", "default_home"]

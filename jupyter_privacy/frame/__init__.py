@@ -1,0 +1,7 @@
+"""pandas-shaped builders of data-free plans."""
+
+from jupyter_privacy.frame.frame import SensitiveFrame, parse_query
+from jupyter_privacy.frame.groupby import GroupedSeries, SensitiveGroupBy
+from jupyter_privacy.frame.series import SensitiveSeries
+
+__all__ = ["GroupedSeries", "SensitiveFrame", "SensitiveGroupBy", "SensitiveSeries", "parse_query"]

@@ -1,0 +1,288 @@
+"""SensitiveFrame: a pandas-shaped builder of data-free plans over a registered source."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from typing import Any
+
+from jupyter_privacy.core.errors import InvalidArgumentError, UnsupportedOperationError
+from jupyter_privacy.core.expr import Expr
+from jupyter_privacy.core.plan import Step
+from jupyter_privacy.core.schema import ColumnInfo, apply_steps
+from jupyter_privacy.core.workspace import BudgetState, Workspace
+from jupyter_privacy.frame.groupby import SensitiveGroupBy
+from jupyter_privacy.frame.refusals import FRAME_SUPPORTED, ROW_ACCESS, row_access, unsupported
+from jupyter_privacy.frame.runner import Result, run_query
+from jupyter_privacy.frame.series import SensitiveSeries
+
+_ATTRS = ("_ws", "_source", "_steps")
+
+
+class SensitiveFrame:
+    """Rows stay inside; what comes out is a plan, a schema, or a noisy release."""
+
+    __slots__ = _ATTRS
+    _ws: Workspace
+    _source: str
+    _steps: tuple[Step, ...]
+
+    def __init__(self, ws: Workspace, source: str, steps: tuple[Step, ...] = ()) -> None:
+        object.__setattr__(self, "_ws", ws)
+        object.__setattr__(self, "_source", source)
+        object.__setattr__(self, "_steps", tuple(steps))
+
+    # --- public metadata -----------------------------------------------------------------------
+    def _schema(self) -> dict[str, ColumnInfo]:
+        return apply_steps(self._ws.source(self._source).schema, self._steps, self._source)
+
+    @property
+    def name(self) -> str:
+        return self._source
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return self._steps
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._schema())
+
+    @property
+    def dtypes(self) -> dict[str, str]:
+        return {k: v.kind for k, v in self._schema().items()}
+
+    @property
+    def schema(self) -> dict[str, ColumnInfo]:
+        return self._schema()
+
+    @property
+    def budget(self) -> BudgetState:
+        return self._ws.budget_state(self._source)
+
+    def __repr__(self) -> str:
+        spec = self._ws.source(self._source)
+        lines = [f"SensitiveFrame '{self._source}' ({spec.origin}); rows are not shown."]
+        if self._steps:
+            lines.append("  plan: " + "; ".join(s.describe() for s in self._steps))
+        for col, info in self._schema().items():
+            extra = f"  bounds {info.bounds}" if info.bounds else ""
+            if info.keys is not None:
+                extra += f"  {len(info.keys)} public keys"
+            unit = "  (privacy unit)" if col == spec.privacy_unit else ""
+            lines.append(f"  {col:<20} {info.kind:<6}{extra}{unit}")
+        lines.append(f"  budget: {self.budget!r}")
+        return "\n".join(lines)
+
+    def _check_same(self, other: SensitiveFrame, op: str) -> None:
+        if other._source != self._source or other._steps != self._steps:
+            raise UnsupportedOperationError(
+                f"combine columns in {op}",
+                self._source,
+                "both sides must come from the same frame (same source and filters)",
+                fixes=[f"{self._source}.assign(total={self._source}.a + {self._source}.b)"],
+            )
+
+    def _with(self, step: Step) -> SensitiveFrame:
+        apply_steps(self._ws.source(self._source).schema, (*self._steps, step), self._source)
+        return SensitiveFrame(self._ws, self._source, (*self._steps, step))
+
+    # --- select / filter / derive ----------------------------------------------------------------
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            if key not in self._schema():
+                apply_steps(self._schema(), (Step("select", columns=(key,)),), self._source)
+            return SensitiveSeries(self, Expr.col(key), key)
+        if isinstance(key, list) and all(isinstance(k, str) for k in key):
+            return self._with(Step("select", columns=tuple(key)))
+        if isinstance(key, SensitiveSeries):
+            self._check_same(key.frame, "a filter")
+            return self._with(Step("filter", key.expr))
+        raise row_access("iloc", self._source, self._source)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name in self._schema():
+            return SensitiveSeries(self, Expr.col(name), name)
+        if name in ROW_ACCESS:
+            raise row_access(name, self._source, self._source)
+        raise unsupported(f"DataFrame.{name}", self._source, FRAME_SUPPORTED)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        """``df['x'] = expr`` adds a derived column to this frame's plan."""
+        new = self.assign(**{name: value})
+        object.__setattr__(self, "_steps", new._steps)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise unsupported(f"setting attribute {name!r}", self._source, "df['new'] = df.a * 2")
+
+    def assign(self, **columns: Any) -> SensitiveFrame:
+        frame = self
+        for name, value in columns.items():
+            if isinstance(value, SensitiveSeries):
+                self._check_same(value.frame, "assign") if frame is self else None
+                expr = value.expr
+            elif value is None or isinstance(value, int | float | str | bool):
+                expr = Expr.lit(value)
+            else:
+                raise unsupported(
+                    f"assign with {type(value).__name__}",
+                    self._source,
+                    "assign columns from expressions or constants",
+                )
+            frame = frame._with(Step("assign", expr, name))
+        return frame
+
+    def query(self, expression: str) -> SensitiveFrame:
+        """``df.query("age >= 65 and state == 'CA'")`` — a filter from a restricted expression."""
+        return self._with(Step("filter", parse_query(expression, self._schema(), self._source)))
+
+    def filter(self, condition: SensitiveSeries) -> SensitiveFrame:
+        return self[condition]  # type: ignore[no-any-return]
+
+    def clip(self, lower: Any = None, upper: Any = None, **_: Any) -> SensitiveFrame:
+        raise unsupported("DataFrame.clip", self._source, "clip a column: df.age.clip(0, 110)")
+
+    def groupby(self, by: str | Sequence[str], **_: Any) -> SensitiveGroupBy:
+        keys = (by,) if isinstance(by, str) else tuple(by)
+        schema = self._schema()
+        for key in keys:
+            if key not in schema:
+                apply_steps(schema, (Step("select", columns=(key,)),), self._source)
+        return SensitiveGroupBy(self, keys)
+
+    # --- aggregates -----------------------------------------------------------------------------
+    def _agg(self, statistic: str, opts: dict[str, Any]) -> Result:
+        return run_query(self._ws, self._source, self._steps, statistic, None, (), {}, opts)
+
+    def count(self, **opts: Any) -> Result:
+        """Number of rows (noisy)."""
+        return self._agg("count", opts)
+
+    def describe(self, **opts: Any) -> Result:
+        """count, mean, std, min, quartiles and max of every bounded numeric column."""
+        return self._agg("describe", opts)
+
+    def mean(self, **opts: Any) -> Result:
+        return self._agg("mean", opts)
+
+    def sum(self, **opts: Any) -> Result:
+        return self._agg("sum", opts)
+
+    # --- refusals -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        raise row_access("len()", self._source, self._source)
+
+    def __iter__(self) -> Any:
+        raise row_access("iteration", self._source, self._source)
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise row_access("__array__", self._source, self._source)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise row_access("pickling", self._source, self._source)
+
+    def __bool__(self) -> bool:
+        raise unsupported("a sensitive frame as a truth value", self._source, FRAME_SUPPORTED)
+
+    def __dataframe__(self, *args: Any, **kwargs: Any) -> Any:
+        raise row_access("__dataframe__", self._source, self._source)
+
+    def __arrow_c_stream__(self, *args: Any, **kwargs: Any) -> Any:
+        raise row_access("__arrow_c_stream__", self._source, self._source)
+
+
+_CMP: dict[type[ast.cmpop], str] = {
+    ast.Eq: "eq",
+    ast.NotEq: "ne",
+    ast.Lt: "lt",
+    ast.LtE: "le",
+    ast.Gt: "gt",
+    ast.GtE: "ge",
+}
+_ARITH: dict[type[ast.operator], str] = {
+    ast.Add: "add",
+    ast.Sub: "sub",
+    ast.Mult: "mul",
+    ast.Div: "truediv",
+}
+
+
+def parse_query(text: str, schema: dict[str, ColumnInfo], source: str) -> Expr:
+    """Parse pandas ``query`` syntax into an expression; anything else is refused, not evaluated."""
+
+    def fail(reason: str) -> InvalidArgumentError:
+        return InvalidArgumentError(
+            "filter with query()",
+            source,
+            reason,
+            [
+                (
+                    "supported",
+                    "comparisons, and, or, not, in [...], arithmetic, column names, constants",
+                )
+            ],
+            [f"{source}.query(\"age >= 65 and state == 'CA'\")"],
+        )
+
+    def const(node: ast.AST) -> Any:
+        if isinstance(node, ast.Constant) and (
+            node.value is None or isinstance(node.value, int | float | str | bool)
+        ):
+            return node.value
+        if (
+            isinstance(node, ast.UnaryOp)
+            and isinstance(node.op, ast.USub)
+            and isinstance(node.operand, ast.Constant)
+        ):
+            return -node.operand.value  # type: ignore[operator]
+        raise fail("only constants may appear in lists")
+
+    def walk(node: ast.AST) -> Expr:
+        if isinstance(node, ast.BoolOp):
+            logical = "and" if isinstance(node.op, ast.And) else "or"
+            out = walk(node.values[0])
+            for v in node.values[1:]:
+                out = Expr(logical, (out, walk(v)))
+            return out
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.Not | ast.Invert):
+                return Expr("not", (walk(node.operand),))
+            if isinstance(node.op, ast.USub):
+                return Expr("neg", (walk(node.operand),))
+        if isinstance(node, ast.Compare):
+            parts: list[Expr] = []
+            left = node.left
+            for op, right in zip(node.ops, node.comparators, strict=True):
+                if isinstance(op, ast.In | ast.NotIn):
+                    if not isinstance(right, ast.List | ast.Tuple | ast.Set):
+                        raise fail("'in' needs a list of constants")
+                    e = Expr("isin", (walk(left), tuple(const(v) for v in right.elts)))
+                    parts.append(Expr("not", (e,)) if isinstance(op, ast.NotIn) else e)
+                elif type(op) in _CMP:
+                    parts.append(Expr(_CMP[type(op)], (walk(left), walk(right))))
+                else:
+                    raise fail(f"the operator {type(op).__name__} is not supported")
+                left = right
+            out = parts[0]
+            for p in parts[1:]:
+                out = Expr("and", (out, p))
+            return out
+        if isinstance(node, ast.BinOp) and type(node.op) in _ARITH:
+            return Expr(_ARITH[type(node.op)], (walk(node.left), walk(node.right)))
+        if isinstance(node, ast.Name):
+            if node.id not in schema:
+                raise fail(f"there is no column '{node.id}'")
+            return Expr.col(node.id)
+        if isinstance(node, ast.Constant):
+            return Expr.lit(const(node))
+        raise fail(f"{type(node).__name__} is not supported in query()")
+
+    if "@" in text:
+        raise fail("local variables (@name) are not supported; use a constant")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        raise fail("the expression is not valid") from None
+    return walk(tree.body)

@@ -1,0 +1,105 @@
+"""Raw-access refusals: every way to reach rows is named, with the safe alternative."""
+
+from __future__ import annotations
+
+from jupyter_privacy.core.errors import RowAccessError, UnsupportedOperationError
+
+ROW_ACCESS = {
+    **dict.fromkeys(["head", "tail", "sample", "nlargest", "nsmallest"], "{s}.describe()"),
+    **dict.fromkeys(
+        ["iloc", "loc", "at", "iat", "xs", "get", "take", "truncate"], "{s}.describe()"
+    ),
+    **dict.fromkeys(
+        [
+            "values",
+            "array",
+            "to_numpy",
+            "to_pandas",
+            "to_polars",
+            "to_dict",
+            "to_list",
+            "tolist",
+            "to_csv",
+            "to_parquet",
+            "to_json",
+            "to_excel",
+            "to_sql",
+            "to_records",
+            "to_string",
+            "to_html",
+            "to_markdown",
+            "to_clipboard",
+            "to_latex",
+            "to_xarray",
+            "to_feather",
+            "to_hdf",
+            "to_pickle",
+            "to_stata",
+            "to_orc",
+            "to_frame",
+            "to_arrow",
+            "collect",
+            "unique",
+            "nunique",
+            "mode",
+            "drop_duplicates",
+            "duplicated",
+            "sort_values",
+            "sort_index",
+            "rank",
+        ],
+        "{s}.mean()",
+    ),
+    **dict.fromkeys(
+        ["items", "iteritems", "iterrows", "itertuples", "keys"], "{s}.groupby('KEY').size()"
+    ),
+    **dict.fromkeys(
+        [
+            "apply",
+            "map",
+            "applymap",
+            "pipe",
+            "transform",
+            "aggregate",
+            "eval",
+            "where",
+            "mask",
+            "replace",
+        ],
+        "{s}.assign(new={s}.COLUMN * 2)",
+    ),
+    **dict.fromkeys(["shape", "size_rows", "empty", "index"], "{s}.count()"),
+}
+
+FRAME_SUPPORTED = (
+    "select: df['a'], df.a, df[['a', 'b']]; filter: df[df.a >= 1], df.query('a >= 1'); "
+    "derive: assign, clip, fillna, astype, jp.cut; group: groupby; "
+    "aggregate: count, describe, mean, sum"
+)
+SERIES_SUPPORTED = (
+    "count, sum, mean, median, quantile, var, std, min, max, value_counts, hist, describe; "
+    "comparisons, isin, between, isna, notna, clip, fillna, astype, arithmetic"
+)
+GROUPBY_SUPPORTED = "size, count, [col].sum/mean/median/quantile/var/std/min/max, agg({...})"
+
+
+def row_access(what: str, source: str, shown: str) -> RowAccessError:
+    """The refusal for raw access ``what`` (a method or protocol) on ``shown``."""
+    fix = ROW_ACCESS.get(what, "{s}.describe()").format(s=shown)
+    label = what if what.startswith("__") or what in ("len()", "iteration") else f"{what}"
+    return RowAccessError(
+        f"access rows with {label}",
+        source,
+        "raw rows never leave a registered source; only noisy aggregates do",
+        [("instead", "aggregates with noise and a confidence interval")],
+        [fix],
+    )
+
+
+def unsupported(what: str, source: str, supported: str) -> UnsupportedOperationError:
+    return UnsupportedOperationError(
+        f"use {what}",
+        source,
+        "this operation is not supported on a sensitive source",
+        [("supported", supported)],
+    )

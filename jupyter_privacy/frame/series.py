@@ -1,0 +1,361 @@
+"""SensitiveSeries: one column (or a column expression) of a sensitive frame."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from jupyter_privacy.core.errors import InvalidArgumentError
+from jupyter_privacy.core.expr import DTYPES, Expr, Scalar
+from jupyter_privacy.core.plan import Step
+from jupyter_privacy.core.schema import ColumnInfo, infer
+from jupyter_privacy.frame.refusals import ROW_ACCESS, SERIES_SUPPORTED, row_access, unsupported
+from jupyter_privacy.frame.runner import Result, run_query
+
+if TYPE_CHECKING:
+    from jupyter_privacy.frame.frame import SensitiveFrame
+
+Operand = "SensitiveSeries | int | float | str | bool | None"
+_DTYPE_NAMES = {
+    "int": "int",
+    "int64": "int",
+    "int32": "int",
+    "Int64": "int",
+    int: "int",
+    "float": "float",
+    "float64": "float",
+    "float32": "float",
+    float: "float",
+    "str": "str",
+    "string": "str",
+    "object": "str",
+    "category": "str",
+    str: "str",
+    "bool": "bool",
+    "boolean": "bool",
+    bool: "bool",
+}
+
+
+def _is_scalar(value: object) -> bool:
+    return value is None or isinstance(value, int | float | str | bool)
+
+
+class SensitiveSeries:
+    """A column expression bound to a frame. Builds plans; never holds data."""
+
+    __slots__ = ("_expr", "_frame", "name")
+    _frame: SensitiveFrame
+    _expr: Expr
+    name: str
+
+    def __init__(self, frame: SensitiveFrame, expr: Expr, name: str | None = None) -> None:
+        object.__setattr__(self, "_frame", frame)
+        object.__setattr__(self, "_expr", expr)
+        object.__setattr__(self, "name", name if name is not None else expr.describe())
+
+    # --- public metadata -----------------------------------------------------------------------
+    @property
+    def expr(self) -> Expr:
+        return self._expr
+
+    @property
+    def frame(self) -> SensitiveFrame:
+        return self._frame
+
+    @property
+    def info(self) -> ColumnInfo:
+        return infer(self._expr, self._frame._schema(), self._frame._source)
+
+    @property
+    def dtype(self) -> str:
+        return self.info.kind
+
+    def __repr__(self) -> str:
+        info = self.info
+        extra = f", bounds={info.bounds}" if info.bounds else ""
+        extra += f", {len(info.keys)} public keys" if info.keys is not None else ""
+        return (
+            f"<SensitiveSeries {self.name!r} of '{self._frame._source}': {info.kind}{extra}; "
+            f"rows are not shown — try .mean(), .describe(), .value_counts()>"
+        )
+
+    # --- building expressions ------------------------------------------------------------------
+    def _operand(self, other: Any, op: str) -> Expr:
+        if isinstance(other, SensitiveSeries):
+            self._frame._check_same(other._frame, op)
+            return other._expr
+        if _is_scalar(other):
+            if isinstance(other, float) and not math.isfinite(other):
+                raise InvalidArgumentError(
+                    f"compute {op}",
+                    self._frame._source,
+                    "constants must be finite numbers",
+                    [("given", repr(other))],
+                )
+            return Expr.lit(other)
+        raise unsupported(
+            f"{op} with {type(other).__name__}", self._frame._source, SERIES_SUPPORTED
+        )
+
+    def _new(self, op: str, *args: Any) -> SensitiveSeries:
+        expr = Expr(op, args)
+        infer(expr, self._frame._schema(), self._frame._source)  # validate now, on public info
+        return SensitiveSeries(self._frame, expr)
+
+    def _binary(self, op: str, other: Any, reflected: bool = False) -> SensitiveSeries:
+        right = self._operand(other, op)
+        return self._new(op, right, self._expr) if reflected else self._new(op, self._expr, right)
+
+    def __add__(self, o: Any) -> SensitiveSeries:
+        return self._binary("add", o)
+
+    def __radd__(self, o: Any) -> SensitiveSeries:
+        return self._binary("add", o, True)
+
+    def __sub__(self, o: Any) -> SensitiveSeries:
+        return self._binary("sub", o)
+
+    def __rsub__(self, o: Any) -> SensitiveSeries:
+        return self._binary("sub", o, True)
+
+    def __mul__(self, o: Any) -> SensitiveSeries:
+        return self._binary("mul", o)
+
+    def __rmul__(self, o: Any) -> SensitiveSeries:
+        return self._binary("mul", o, True)
+
+    def __truediv__(self, o: Any) -> SensitiveSeries:
+        return self._binary("truediv", o)
+
+    def __rtruediv__(self, o: Any) -> SensitiveSeries:
+        return self._binary("truediv", o, True)
+
+    def __eq__(self, o: Any) -> SensitiveSeries:  # type: ignore[override]
+        return self._binary("eq", o)
+
+    def __ne__(self, o: Any) -> SensitiveSeries:  # type: ignore[override]
+        return self._binary("ne", o)
+
+    def __lt__(self, o: Any) -> SensitiveSeries:
+        return self._binary("lt", o)
+
+    def __le__(self, o: Any) -> SensitiveSeries:
+        return self._binary("le", o)
+
+    def __gt__(self, o: Any) -> SensitiveSeries:
+        return self._binary("gt", o)
+
+    def __ge__(self, o: Any) -> SensitiveSeries:
+        return self._binary("ge", o)
+
+    def __and__(self, o: Any) -> SensitiveSeries:
+        return self._binary("and", o)
+
+    def __rand__(self, o: Any) -> SensitiveSeries:
+        return self._binary("and", o, True)
+
+    def __or__(self, o: Any) -> SensitiveSeries:
+        return self._binary("or", o)
+
+    def __ror__(self, o: Any) -> SensitiveSeries:
+        return self._binary("or", o, True)
+
+    def __neg__(self) -> SensitiveSeries:
+        return self._new("neg", self._expr)
+
+    def __abs__(self) -> SensitiveSeries:
+        return self._new("abs", self._expr)
+
+    def __invert__(self) -> SensitiveSeries:
+        return self._new("not", self._expr)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def abs(self) -> SensitiveSeries:
+        return self._new("abs", self._expr)
+
+    def isin(self, values: Sequence[Scalar]) -> SensitiveSeries:
+        if isinstance(values, str) or not all(_is_scalar(v) for v in values):
+            raise InvalidArgumentError(
+                "filter with isin",
+                self._frame._source,
+                "isin needs a list of constants",
+                [],
+                [f"{self._frame._source}.{self.name}.isin(['A', 'B'])"],
+            )
+        return self._new("isin", self._expr, tuple(values))
+
+    def between(self, left: float, right: float, inclusive: str = "both") -> SensitiveSeries:
+        lower = self >= left if inclusive in ("both", "left") else self > left
+        upper = self <= right if inclusive in ("both", "right") else self < right
+        return lower & upper
+
+    def isna(self) -> SensitiveSeries:
+        return self._new("isna", self._expr)
+
+    isnull = isna
+
+    def notna(self) -> SensitiveSeries:
+        return self._new("notna", self._expr)
+
+    notnull = notna
+
+    def clip(self, lower: float, upper: float) -> SensitiveSeries:
+        """Clamp to public bounds; the result is bounded, so sums and means become possible."""
+        for v in (lower, upper):
+            if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
+                raise InvalidArgumentError(
+                    "clip",
+                    self._frame._source,
+                    "clip bounds must be finite numbers",
+                    [("given", f"({lower!r}, {upper!r})")],
+                    [".clip(0, 100)"],
+                )
+        if lower > upper:
+            raise InvalidArgumentError(
+                "clip",
+                self._frame._source,
+                "clip bounds are reversed",
+                [("given", f"({lower!r}, {upper!r})")],
+                [f".clip({upper!r}, {lower!r})"],
+            )
+        return self._new("clip", self._expr, lower, upper)
+
+    def fillna(self, value: Scalar) -> SensitiveSeries:
+        if not _is_scalar(value) or value is None:
+            raise InvalidArgumentError(
+                "fillna", self._frame._source, "fillna needs a public constant", [], [".fillna(0)"]
+            )
+        return self._new("fillna", self._expr, value)
+
+    def astype(self, dtype: Any) -> SensitiveSeries:
+        name = _DTYPE_NAMES.get(dtype) if isinstance(dtype, str | type) else None
+        if name not in DTYPES:
+            raise unsupported(
+                f"astype({dtype!r})", self._frame._source, "astype int, float, str, bool"
+            )
+        return self._new("cast", self._expr, name)
+
+    def cut(self, bins: Sequence[float], labels: Sequence[str] | None = None) -> SensitiveSeries:
+        """Bin by public edges; each bin label becomes a public key."""
+        edges = tuple(float(b) for b in bins)
+        if (
+            len(edges) < 2
+            or any(not math.isfinite(e) for e in edges)
+            or list(edges) != sorted(set(edges))
+        ):
+            raise InvalidArgumentError(
+                "cut",
+                self._frame._source,
+                "bins must be at least two increasing finite edges",
+                [("given", repr(list(bins)))],
+                [".cut([0, 18, 65, 120])"],
+            )
+        names = (
+            tuple(labels)
+            if labels is not None
+            else tuple(f"({edges[i]:g}, {edges[i + 1]:g}]" for i in range(len(edges) - 1))
+        )
+        if len(names) != len(edges) - 1 or len(set(names)) != len(names):
+            raise InvalidArgumentError(
+                "cut",
+                self._frame._source,
+                "labels must be one distinct name per bin",
+                [("bins", str(len(edges) - 1)), ("labels", str(len(names)))],
+            )
+        return self._new("cut", self._expr, edges, tuple(str(n) for n in names))
+
+    # --- aggregates ----------------------------------------------------------------------------
+    def _column(self) -> tuple[tuple[Step, ...], str]:
+        """Steps and column name to aggregate: a derived expression becomes an assigned column."""
+        steps = self._frame._steps
+        if self._expr.op == "col":
+            return steps, self._expr.args[0]
+        return (*steps, Step("assign", self._expr, self.name)), self.name
+
+    def _agg(self, statistic: str, params: dict[str, Any], opts: dict[str, Any]) -> Result:
+        steps, column = self._column()
+        return run_query(
+            self._frame._ws, self._frame._source, steps, statistic, column, (), params, opts
+        )
+
+    def count(self, **opts: Any) -> Result:
+        """Number of non-null values (noisy)."""
+        return self._agg("count", {}, opts)
+
+    def sum(self, **opts: Any) -> Result:
+        return self._agg("sum", {}, opts)
+
+    def mean(self, **opts: Any) -> Result:
+        return self._agg("mean", {}, opts)
+
+    def median(self, **opts: Any) -> Result:
+        return self._agg("median", {}, opts)
+
+    def quantile(self, q: float | Sequence[float] = 0.5, **opts: Any) -> Result:
+        levels: Any = tuple(q) if isinstance(q, list | tuple) else q
+        return self._agg("quantile", {"q": levels}, opts)
+
+    def var(self, **opts: Any) -> Result:
+        """Population variance (ddof=0) of the clipped values."""
+        return self._agg("var", {}, opts)
+
+    def std(self, **opts: Any) -> Result:
+        return self._agg("std", {}, opts)
+
+    def min(self, **opts: Any) -> Result:
+        """A DP estimate of the minimum: the 0-quantile over the public bounds."""
+        return self._agg("min", {}, opts)
+
+    def max(self, **opts: Any) -> Result:
+        return self._agg("max", {}, opts)
+
+    def value_counts(self, **opts: Any) -> Result:
+        return self._agg("value_counts", {}, opts)
+
+    def hist(self, bins: int = 10, **opts: Any) -> Result:
+        return self._agg("hist", {"bins": bins}, opts)
+
+    def describe(self, **opts: Any) -> Result:
+        return self._agg("describe", {}, opts)
+
+    # --- refusals ------------------------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        shown = f"{self._frame._source}.{self.name}"
+        if name in ROW_ACCESS:
+            raise row_access(name, self._frame._source, shown)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise unsupported(f"Series.{name}", self._frame._source, SERIES_SUPPORTED)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise unsupported(f"setting Series.{name}", self._frame._source, SERIES_SUPPORTED)
+
+    def __getitem__(self, key: Any) -> Any:
+        raise row_access("iloc", self._frame._source, f"{self._frame._source}.{self.name}")
+
+    def __len__(self) -> int:
+        raise row_access("len()", self._frame._source, self._frame._source)
+
+    def __iter__(self) -> Any:
+        raise row_access("iteration", self._frame._source, self._frame._source)
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise row_access("__array__", self._frame._source, f"{self._frame._source}.{self.name}")
+
+    def __bool__(self) -> bool:
+        raise unsupported(
+            "a sensitive series as a truth value",
+            self._frame._source,
+            "use it as a filter: df[df.age >= 65]",
+        )
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise row_access("pickling", self._frame._source, self._frame._source)
+
+    def __float__(self) -> float:
+        raise row_access("float()", self._frame._source, f"{self._frame._source}.{self.name}")
+
+    __int__ = __float__
