@@ -314,7 +314,7 @@ class Workspace:
                 )
             if not prepared_needs_delta(spec, query):
                 cost = Cost(cost.epsilon, cost.rho)
-            replayed = self._replay(spec, query, plan, cost)
+            replayed = self._replay(spec, query, plan, cost, alpha_v)
             if replayed is not None:
                 return replayed
             if self.replay_manifest is not None:
@@ -452,14 +452,13 @@ class Workspace:
         return fp
 
     def _replay(
-        self, spec: SourceSpec, query: Query, plan: str, cost: Cost
+        self, spec: SourceSpec, query: Query, plan: str, cost: Cost, alpha: float
     ) -> Release | ReleaseTable | None:
+        key = cache_key(cost, alpha)
         if self.replay_manifest is not None:
-            payload = self.replay_manifest.get((spec.name, query.digest(), cost.key()))
+            payload = self.replay_manifest.get((spec.name, query.digest(), key))
         else:
-            payload = self.ledger.lookup(
-                spec.name, self._fingerprint(spec), query.digest(), cost.key()
-            )
+            payload = self.ledger.lookup(spec.name, self._fingerprint(spec), query.digest(), key)
         if payload is None:
             return None
         self.ledger.audit(spec.name, plan, cost, "replayed", {"release": payload["id"]})
@@ -514,12 +513,19 @@ class Workspace:
                 "created": now(),
                 "by": list(query.by),
                 "fingerprint": fingerprint,
-                "cost_key": cost.key(),
+                "cost_key": cache_key(cost, alpha),
                 "plan_hash": query.digest(),
             },
         }
         self.ledger.record_release(
-            release_id, spec.name, fingerprint, query.digest(), cost.key(), plan, cost, payload
+            release_id,
+            spec.name,
+            fingerprint,
+            query.digest(),
+            cache_key(cost, alpha),
+            plan,
+            cost,
+            payload,
         )
         self._emit(
             {"type": "release", "source": spec.name, "release_id": release_id, "replayed": False}
@@ -580,6 +586,11 @@ def prepared_needs_delta(spec: SourceSpec, query: Query) -> bool:
     schema = apply_steps(spec.schema, query.steps, spec.name)
     by = query.by or ((query.column,) if query.statistic == "value_counts" and query.column else ())
     return any(b in schema and schema[b].keys is None for b in by)
+
+
+def cache_key(cost: Cost, alpha: float) -> str:
+    """Same plan, same cost and same interval level: the same release."""
+    return f"{cost.key()};alpha={alpha!r}"
 
 
 def build_release(payload: dict[str, Any], replayed: bool) -> Release | ReleaseTable:

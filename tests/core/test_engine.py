@@ -1,0 +1,87 @@
+"""The engine's fast paths are the same functions as OpenDP's, and every scale is verified."""
+
+from __future__ import annotations
+
+import numpy as np
+import opendp.prelude as dp
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from jupyter_privacy.core.engine import mechanisms as mech
+from jupyter_privacy.core.engine.accounting import epsilon_of_rho, rho_of_epsilon
+from jupyter_privacy.core.engine.statistics import fixed_point_bits
+
+dp.enable_features("contrib")
+
+
+@given(
+    arrays(np.float64, st.integers(0, 300), elements=st.floats(-1e6, 1e6)),
+    st.floats(-1000, 0),
+    st.floats(0, 1000),
+)
+def test_the_polars_fixed_point_sum_equals_opendps_integer_sum(
+    values: np.ndarray, lo: float, hi: float
+) -> None:
+    p = fixed_point_bits(lo, hi)
+    lo_i, hi_i = round(lo * 2.0**p), round(hi * 2.0**p)
+    scaled = pl.Series(values).clip(lo, hi) * 2.0**p
+    ints = scaled.round().cast(pl.Int64)
+    ours = int(ints.sum())
+    domain = dp.vector_domain(dp.atom_domain(bounds=(lo_i, hi_i), T=dp.i64))
+    theirs = dp.t.make_sum(domain, dp.symmetric_distance())(
+        ints.to_numpy().astype(np.int64).tolist()
+    )
+    assert ours == theirs
+    assert max(abs(lo_i), abs(hi_i)) <= 2**30
+
+
+@given(arrays(np.int64, st.integers(0, 500), elements=st.integers(-5, 5)))
+def test_the_row_count_equals_opendps_count(values: np.ndarray) -> None:
+    count = dp.t.make_count(
+        dp.vector_domain(dp.atom_domain(T=dp.i64)), dp.symmetric_distance(), TO=dp.i64
+    )
+    assert pl.DataFrame({"x": values}).select(pl.len()).item() == count(values.tolist())
+
+
+@pytest.mark.parametrize("measure", ["pure", "zcdp"])
+@pytest.mark.parametrize("sensitivity, target", [(1, 0.1), (3, 1.0), (90, 0.5), (2**30, 1e-3)])
+def test_calibrated_noise_fits_its_target_and_is_nearly_minimal(
+    measure: mech.Measure, sensitivity: int, target: float
+) -> None:
+    noise = mech.integer_noise(sensitivity, target, measure, vector=False)
+    loss = float(noise.measurement.map(sensitivity))
+    assert loss <= target
+    assert loss >= target * (1 - 1e-6)
+
+
+def test_quantile_calibration_fits_at_the_extremes() -> None:
+    cands = tuple(float(v) for v in range(100))
+    for q in (0.0, 0.3, 1.0):
+        m = mech.quantile(cands, q, 2, 0.25, "pure")
+        assert 0.25 * (1 - 1e-6) <= float(m.measurement.map(2)) <= 0.25
+
+
+def test_thresholds_fit_their_delta() -> None:
+    for measure in ("pure", "zcdp"):
+        th = mech.threshold_counts(1, 0.5 if measure == "pure" else 0.02, 1e-7, measure)  # type: ignore[arg-type]
+        _eps, delta = (float(v) for v in th.measurement.map(mech.count_by_sensitivity(1, measure)))  # type: ignore[arg-type]
+        assert delta <= 1e-7 and th.threshold > 1
+
+
+def test_rho_and_epsilon_convert_through_opendps_profile() -> None:
+    rho = rho_of_epsilon(1.0, 1e-6)
+    assert rho == pytest.approx(0.02436, rel=1e-3)
+    assert epsilon_of_rho(rho, 1e-6) <= 1.0
+    assert epsilon_of_rho(rho * 1.001, 1e-6) > 1.0
+    assert epsilon_of_rho(0.5, 1e-6) == pytest.approx(5.2215, rel=1e-3)
+
+
+def test_large_gaussian_intervals_are_conservative_and_fast() -> None:
+    small = mech.noise_for_scale(5000.0, "zcdp", vector=False)
+    exact = float(dp.discrete_gaussian_scale_to_accuracy(5000.0, 0.05))
+    assert small.accuracy(0.05) == exact
+    big = mech.noise_for_scale(2e4, "zcdp", vector=False)
+    assert big.accuracy(0.05) >= float(dp.gaussian_scale_to_accuracy(2e4, 0.05))
