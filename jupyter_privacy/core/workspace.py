@@ -97,6 +97,8 @@ class Workspace:
         self._fingerprints: dict[str, tuple[Any, str]] = {}
         self._lock = threading.RLock()
         self.listeners: list[Listener] = []
+        #: Public facts about where a release was asked for (the kernel sets the cell number).
+        self.context: Callable[[], dict[str, Any]] = dict
         self.replay_manifest: dict[tuple[str, str, str], dict[str, Any]] | None = None
 
     @property
@@ -513,6 +515,7 @@ class Workspace:
                 "created": now(),
                 "by": list(query.by),
                 "fingerprint": fingerprint,
+                "context": self.context(),
                 "cost_key": cache_key(cost, alpha),
                 "plan_hash": query.digest(),
             },
