@@ -37,7 +37,7 @@ if __name__ == "__main__":
     out = (
         Path(sys.argv[2])
         if len(sys.argv) > 2
-        else Path(__file__).parent.parent / "data" / "patients.csv"
+        else Path(__file__).parent.parent / "notebooks" / "data" / "patients.csv"
     )
     synthetic_patients(rows).to_csv(out, index=False)
     print(f"wrote {rows} rows to {out}")

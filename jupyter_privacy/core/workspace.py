@@ -100,6 +100,7 @@ class Workspace:
         #: Public facts about where a release was asked for (the kernel sets the cell number).
         self.context: Callable[[], dict[str, Any]] = dict
         self.replay_manifest: dict[tuple[str, str, str], dict[str, Any]] | None = None
+        self.manifest_sources: dict[str, dict[str, Any]] = {}
 
     @property
     def ledger(self) -> Ledger:
@@ -127,6 +128,8 @@ class Workspace:
         alpha: float = DEFAULT_ALPHA,
     ) -> SourceSpec:
         """Register a sensitive source; validates everything on public metadata only."""
+        if self.replay_manifest is not None:
+            return self._register_from_manifest(data, name)
         handle, origin, label = engine.normalise_source(data)
         name = name if name is not None else label
         if not isinstance(name, str) or not name.isidentifier():
@@ -198,6 +201,89 @@ class Workspace:
             self._fingerprints.pop(name, None)
         self._emit({"type": "source_registered", "source": name})
         return spec
+
+    def _register_from_manifest(self, data: Any, name: str | None) -> SourceSpec:
+        """Replay mode: the source's public description comes from the manifest; no data is read."""
+        if name is None and isinstance(data, str | Path):
+            name = Path(data).stem
+        described = self.manifest_sources.get(str(name))
+        if described is None:
+            raise ReplayMissError(
+                "register",
+                str(name),
+                "the release manifest has no source of that name",
+                [("in manifest", ", ".join(sorted(self.manifest_sources)) or "(none)")],
+                ["jp.replay(None)  # leave replay mode (needs the data)"],
+            )
+        schema = {
+            col: ColumnInfo(
+                info["kind"],
+                tuple(info["bounds"]) if info["bounds"] else None,
+                tuple(info["keys"]) if info["keys"] is not None else None,
+            )
+            for col, info in described["columns"].items()
+        }
+        b = described["budget"]
+        spec = SourceSpec(
+            name=str(name),
+            data=None,
+            schema=schema,
+            budget=Budget(b["epsilon"], b["delta"]),
+            privacy_unit=described["privacy_unit"],
+            max_rows_per_unit=described["max_rows_per_unit"],
+            origin="manifest",
+        )
+        self.ledger.ensure_source(
+            spec.name, spec.budget.mode, self._total(spec.budget), spec.budget.to_dict()
+        )
+        self.sources[spec.name] = spec
+        return spec
+
+    def export_manifest(self) -> dict[str, Any]:
+        """Every release of the registered sources, public values only, for reviewers."""
+        releases = []
+        for r in self.ledger.releases():
+            if r["source"] not in self.sources:
+                continue
+            meta = r["meta"]
+            releases.append(
+                {
+                    "source": r["source"],
+                    "plan_hash": meta["plan_hash"],
+                    "cost_key": meta["cost_key"],
+                    "plan": r["plan"],
+                    "payload": {
+                        "id": r["id"],
+                        "scalar": r["scalar"],
+                        "cells": r["cells"],
+                        "meta": meta,
+                    },
+                }
+            )
+        return {
+            "version": 1,
+            "created": now(),
+            "sources": {n: s.describe() for n, s in self.sources.items()},
+            "releases": releases,
+        }
+
+    def load_manifest(self, manifest: dict[str, Any] | None) -> None:
+        """Enter replay mode (every query must be in the manifest), or leave it with None."""
+        if manifest is None:
+            self.replay_manifest, self.manifest_sources = None, {}
+            return
+        if manifest.get("version") != 1:
+            raise PolicyError(
+                "load a release manifest",
+                "-",
+                "the manifest version is not 1",
+                [("version", repr(manifest.get("version")))],
+            )
+        self.replay_manifest = {
+            (r["source"], r["plan_hash"], r["cost_key"]): r["payload"] for r in manifest["releases"]
+        }
+        self.manifest_sources = dict(manifest["sources"])
+        self.sources.clear()
 
     def _check_columns(
         self,

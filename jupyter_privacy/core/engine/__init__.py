@@ -9,10 +9,15 @@ from typing import Any
 import pandas as pd
 import polars as pl
 
-from jupyter_privacy.core.engine.accounting import epsilon_of_rho, rho_of_epsilon
+from typing import TYPE_CHECKING
+
 from jupyter_privacy.core.engine.data import column_kinds, file_format, file_stamp, fingerprint
-from jupyter_privacy.core.engine.statistics import Prepared, is_scalar, prepare
 from jupyter_privacy.core.errors import PolicyError
+
+if TYPE_CHECKING:
+    from jupyter_privacy.core.engine.statistics import Prepared
+    from jupyter_privacy.core.plan import Query
+    from jupyter_privacy.core.source import SourceSpec
 
 __all__ = [
     "Prepared",
@@ -25,6 +30,36 @@ __all__ = [
     "prepare",
     "rho_of_epsilon",
 ]
+
+
+# OpenDP is imported on the first query, not with the package: registering a source and loading
+# the extension stay fast.
+
+
+def prepare(
+    spec: SourceSpec, query: Query, target: float, measure: str, alpha: float, delta: float = 0.0
+) -> Prepared:
+    from jupyter_privacy.core.engine import statistics
+
+    return statistics.prepare(spec, query, target, measure, alpha, delta)  # type: ignore[arg-type]
+
+
+def is_scalar(query: Query) -> bool:
+    from jupyter_privacy.core.engine import statistics
+
+    return statistics.is_scalar(query)
+
+
+def rho_of_epsilon(epsilon: float, delta: float) -> float:
+    from jupyter_privacy.core.engine import accounting
+
+    return accounting.rho_of_epsilon(epsilon, delta)
+
+
+def epsilon_of_rho(rho: float, delta: float) -> float:
+    from jupyter_privacy.core.engine import accounting
+
+    return accounting.epsilon_of_rho(rho, delta)
 
 
 def _label(path: Path) -> str | None:

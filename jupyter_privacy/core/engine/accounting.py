@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-import opendp.prelude as dp
+from jupyter_privacy.core.engine import opendp_api as dp
 
-dp.enable_features("contrib")
 
 
 @lru_cache(maxsize=4096)

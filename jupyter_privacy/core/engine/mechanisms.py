@@ -15,9 +15,8 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
-import opendp.prelude as dp
+from jupyter_privacy.core.engine import opendp_api as dp
 
-dp.enable_features("contrib")
 
 Measure = Literal["pure", "zcdp"]
 

@@ -1,0 +1,89 @@
+"""``privacy.toml``: sources declared beside a notebook, mirroring ``jp.register``'s arguments."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_privacy.core.budget import Budget
+from jupyter_privacy.core.errors import PolicyError
+from jupyter_privacy.core.source import DEFAULT_ALPHA, DEFAULT_EPSILON
+
+SOURCE_KEYS = {
+    "path",
+    "privacy_unit",
+    "max_rows_per_unit",
+    "budget",
+    "bounds",
+    "keys",
+    "default_epsilon",
+    "alpha",
+}
+
+
+@dataclass(frozen=True)
+class SourcePolicy:
+    name: str
+    path: Path
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Policy:
+    path: Path
+    epsilon: float = DEFAULT_EPSILON
+    alpha: float = DEFAULT_ALPHA
+    sources: tuple[SourcePolicy, ...] = ()
+
+
+def _fail(path: Path, reason: str, fix: str = "") -> PolicyError:
+    return PolicyError("load the policy", str(path), reason, [], [fix] if fix else [])
+
+
+def load_policy(path: Path) -> Policy:
+    """Parse and check a policy file; paths are relative to the file."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError:
+        raise _fail(path, "the file cannot be read") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise _fail(path, f"it is not valid TOML ({exc})") from None
+    defaults = data.get("defaults", {})
+    epsilon = float(defaults.get("epsilon", DEFAULT_EPSILON))
+    alpha = float(defaults.get("alpha", DEFAULT_ALPHA))
+    if not (epsilon > 0 and math.isfinite(epsilon)) or not 0 < alpha < 1:
+        raise _fail(path, "[defaults] needs epsilon > 0 and 0 < alpha < 1", "epsilon = 0.1")
+    sources = []
+    for name, entry in data.get("sources", {}).items():
+        if not isinstance(entry, dict) or "path" not in entry or "budget" not in entry:
+            raise _fail(
+                path,
+                f"[sources.{name}] needs a path and a budget",
+                'path = "data/patients.csv"\nbudget = { epsilon = 1.0 }',
+            )
+        unknown = set(entry) - SOURCE_KEYS
+        if unknown:
+            raise _fail(
+                path,
+                f"[sources.{name}] has unknown setting '{sorted(unknown)[0]}'",
+                ", ".join(sorted(SOURCE_KEYS)),
+            )
+        budget = entry["budget"]
+        if not isinstance(budget, dict) or "epsilon" not in budget:
+            raise _fail(
+                path, f"[sources.{name}] budget needs an epsilon", "budget = { epsilon = 1.0 }"
+            )
+        kwargs: dict[str, Any] = {
+            "budget": Budget(epsilon=budget["epsilon"], delta=budget.get("delta", 0.0)),
+            "privacy_unit": entry.get("privacy_unit"),
+            "max_rows_per_unit": entry.get("max_rows_per_unit", 1),
+            "bounds": {k: tuple(v) for k, v in entry.get("bounds", {}).items()},
+            "keys": entry.get("keys", {}),
+            "default_epsilon": entry.get("default_epsilon", epsilon),
+            "alpha": entry.get("alpha", alpha),
+        }
+        sources.append(SourcePolicy(name, (path.parent / entry["path"]).resolve(), kwargs))
+    return Policy(path, epsilon, alpha, tuple(sources))
