@@ -6,7 +6,20 @@ boundary against code running in the same process.
 
 from __future__ import annotations
 
-from jupyter_privacy.api import audit, budget, cut, register, source, use_workspace, workspace
+from typing import Any
+
+from jupyter_privacy.api import (
+    audit,
+    budget,
+    cut,
+    export_releases,
+    lineage,
+    register,
+    replay,
+    source,
+    use_workspace,
+    workspace,
+)
 from jupyter_privacy.core.budget import Budget
 from jupyter_privacy.core.errors import (
     BudgetExceededError,
@@ -43,8 +56,24 @@ __all__ = [
     "audit",
     "budget",
     "cut",
+    "export_releases",
+    "lineage",
     "register",
+    "replay",
     "source",
     "use_workspace",
     "workspace",
 ]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_privacy`` (the Jupyter layer is imported only here)."""
+    from jupyter_privacy.jupyter import extension
+
+    extension.load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from jupyter_privacy.jupyter import extension
+
+    extension.unload(ipython)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,11 +15,30 @@ import pandas as pd
 from jupyter_privacy.core.budget import Budget
 from jupyter_privacy.core.expr import Scalar
 from jupyter_privacy.core.source import DEFAULT_ALPHA, DEFAULT_EPSILON
-from jupyter_privacy.core.workspace import BudgetState, Workspace
+from jupyter_privacy.core.workspace import Workspace
 from jupyter_privacy.frame import SensitiveFrame, SensitiveSeries
 
 _lock = threading.Lock()
 _workspace: Workspace | None = None
+#: Raw frames handed to ``register``: id -> (weak reference, source name), for the display guard.
+_raw_frames: dict[int, tuple[weakref.ref[Any], str]] = {}
+
+
+def registered_raw_frames() -> list[tuple[Any, str]]:
+    """Raw frames that were registered and are still alive, with their source names."""
+    alive = []
+    for key, (ref, name) in list(_raw_frames.items()):
+        obj = ref()
+        if obj is None:
+            _raw_frames.pop(key, None)
+        else:
+            alive.append((obj, name))
+    return alive
+
+
+def is_registered_raw(obj: Any) -> str | None:
+    entry = _raw_frames.get(id(obj))
+    return entry[1] if entry is not None and entry[0]() is obj else None
 
 
 def workspace() -> Workspace:
@@ -63,6 +85,8 @@ def register(
         default_epsilon=default_epsilon,
         alpha=alpha,
     )
+    with contextlib.suppress(TypeError):  # paths cannot be weakly referenced, nor displayed
+        _raw_frames[id(data)] = (weakref.ref(data), spec.name)
     return SensitiveFrame(ws, spec.name)
 
 
@@ -73,12 +97,26 @@ def source(name: str) -> SensitiveFrame:
     return SensitiveFrame(ws, name)
 
 
-def budget(name: str | None = None) -> BudgetState | list[BudgetState]:
-    """Budget state of one source, or of all (the kernel extension shows it as a live meter)."""
+def budget(name: str | None = None) -> Any:
+    """A live budget meter for every source, or one source's ``BudgetState`` by name."""
     ws = workspace()
     if name is not None:
         return ws.budget_state(name)
-    return [ws.budget_state(n) for n in sorted(ws.sources)]
+    return budget_meter()
+
+
+def budget_meter() -> Any:
+    """The live meter widget (updates on every charge, from any cell)."""
+    from jupyter_privacy.jupyter.widgets import BudgetMeter
+
+    return BudgetMeter(workspace())
+
+
+def lineage() -> Any:
+    """The live lineage panel: sources → transforms → releases; ``.to_dict()``, ``.to_json()``."""
+    from jupyter_privacy.jupyter.widgets import LineagePanel
+
+    return LineagePanel(workspace())
 
 
 def audit() -> pd.DataFrame:
@@ -93,3 +131,21 @@ def cut(
 ) -> SensitiveSeries:
     """``pd.cut`` with public edges: the bin labels become public keys."""
     return series.cut(bins, labels)
+
+
+def export_releases(path: str | Path) -> Path:
+    """Write every release of the registered sources (public values only) for reviewers."""
+    target = Path(path)
+    target.write_text(json.dumps(workspace().export_manifest(), indent=1, allow_nan=True))
+    return target
+
+
+def replay(path: str | Path | None) -> None:
+    """Re-run a notebook without the data: each query returns its recorded release.
+
+    ``jp.register`` then needs no data (the manifest holds each source's public schema); a query
+    that the manifest does not hold raises ``ReplayMissError``. ``jp.replay(None)`` leaves replay
+    mode.
+    """
+    ws = workspace()
+    ws.load_manifest(None if path is None else json.loads(Path(path).read_text()))

@@ -122,13 +122,13 @@ class Query:
         """pandas-like text: ``patients[patients.age >= 65].groupby('state').income.mean()``."""
         src = self.source
         text = src
-        derived: dict[str, str] = {}
+        derived: dict[str, Expr] = {}
         for step in self.steps:
             if step.kind == "filter" and step.expr is not None:
                 text += f"[{step.expr.describe(src)}]"
             elif step.kind == "assign" and step.expr is not None and step.name is not None:
                 if step.name == step.expr.describe():
-                    derived[step.name] = step.expr.describe(src)  # an unnamed derived series
+                    derived[step.name] = step.expr  # an unnamed derived series
                 else:
                     text += f".assign({step.name}={step.expr.describe(src)})"
             else:
@@ -138,11 +138,7 @@ class Query:
             text += f".groupby({keys!r})"
         if self.column is not None:
             if self.column in derived and not self.by:
-                text = (
-                    derived[self.column]
-                    if text == src
-                    else f"({text}).pipe({derived[self.column]})"
-                )
+                text = derived[self.column].describe(text)
             elif self.column.isidentifier():
                 text += f".{self.column}"
             else:

@@ -172,6 +172,67 @@ class ReleaseTable:
             frame["ci_high"] = frame["ci_high"].astype(float)
         return frame.set_index(index) if index and not frame.empty else frame
 
+    def chart(self) -> Any:
+        """Bars of each released value with its interval as an error bar (post-processing: free).
+
+        Several statistics get one panel each with its own scale (a count and a mean do not
+        share an axis); quantiles carry a rank bound, not an interval, so they are bars alone.
+        """
+        import altair as alt  # lazily: core must import without the plotting stack
+
+        by = list(self.meta.by) or ["column"]
+        keyed = any(c.key for c in self.cells)
+        rows = [
+            {
+                "key": " / ".join(str(k) for k in c.key) if keyed else c.statistic,
+                "statistic": c.statistic,
+                "value": c.value if math.isfinite(c.value) else None,
+                "ci_low": c.ci_low,
+                "ci_high": c.ci_high,
+                "rank_error": c.rank_error,
+            }
+            for c in self.cells
+        ]
+        data = pd.DataFrame(
+            rows, columns=["key", "statistic", "value", "ci_low", "ci_high", "rank_error"]
+        )
+        x_title = ", ".join(by[: max(len(c.key) for c in self.cells)]) if keyed else "statistic"
+        level = f"{(1 - self.alpha) * 100:g}%"
+        x = alt.X("key:N", title=x_title, sort=None)
+        tooltip = [
+            alt.Tooltip("key:N", title=x_title),
+            alt.Tooltip("statistic:N"),
+            alt.Tooltip("value:Q", format=",.4~g"),
+            alt.Tooltip("ci_low:Q", title=f"{level} CI low", format=",.4~g"),
+            alt.Tooltip("ci_high:Q", title=f"{level} CI high", format=",.4~g"),
+            alt.Tooltip("rank_error:Q", title="rank bound (± rows)", format=",.0f"),
+        ]
+        bars = (
+            alt.Chart().mark_bar().encode(x=x, y=alt.Y("value:Q", title="value"), tooltip=tooltip)
+        )
+        errors = (
+            alt.Chart()
+            .transform_filter("isValid(datum.ci_low) && isValid(datum.ci_high)")
+            .mark_errorbar(ticks=True)
+            .encode(
+                x=x,
+                y=alt.Y("ci_low:Q", title="value"),
+                y2=alt.Y2("ci_high:Q"),
+            )
+        )
+        has_ci = any(c.ci_low is not None and c.ci_high is not None for c in self.cells)
+        note = f"error bars: {level} confidence intervals" if has_ci else "rank bounds in tooltips"
+        title = alt.TitleParams(self.query, subtitle=f"cost {self.meta.cost_text()} · {note}")
+        layered = alt.layer(bars, errors, data=data) if has_ci else alt.layer(bars, data=data)
+        if keyed and len(self.statistics) > 1:
+            return (
+                layered.properties(width=180, height=160)
+                .facet(facet=alt.Facet("statistic:N", title=None, sort=self.statistics), columns=4)
+                .resolve_scale(y="independent")
+                .properties(title=title)
+            )
+        return layered.properties(title=title)
+
     def __repr__(self) -> str:
         tags = "noised" + (", replayed" if self.replayed else "")
         head = f"{self.query}   cost {self.meta.cost_text()}   [{tags}]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from jupyter_privacy.core.budget import Budget
@@ -40,8 +41,11 @@ class SourceSpec:
         return {
             "name": self.name,
             "origin": self.origin,
+            "path": str(self.data) if isinstance(self.data, Path) else None,
             "privacy_unit": self.privacy_unit,
             "max_rows_per_unit": self.max_rows_per_unit,
             "budget": self.budget.to_dict(),
+            "default_epsilon": self.default_epsilon,
+            "alpha": self.alpha,
             "columns": {k: v.to_json() for k, v in self.schema.items()},
         }

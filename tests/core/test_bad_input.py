@@ -22,6 +22,13 @@ def test_nan_none_and_inf_in_a_bounded_column_are_handled(home: Path) -> None:
     assert isinstance(p.x.describe(epsilon=5.0), jp.ReleaseTable)
 
 
+def test_a_column_count_excludes_its_nulls(home: Path) -> None:
+    df = pd.DataFrame({"x": [1.0, np.nan] * 200})
+    p = jp.register(df, name="half", budget=jp.Budget(epsilon=50.0), bounds={"x": (0, 10)})
+    assert abs(float(p.x.count(epsilon=20.0)) - 200) < 5
+    assert abs(float(p.count(epsilon=20.0)) - 400) < 5
+
+
 def test_an_empty_frame_releases_noise_not_an_error(home: Path) -> None:
     df = pd.DataFrame({"x": pd.Series([], dtype=float), "g": pd.Series([], dtype=str)})
     p = jp.register(

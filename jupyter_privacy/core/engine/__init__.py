@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import polars as pl
-
-from typing import TYPE_CHECKING
 
 from jupyter_privacy.core.engine.data import column_kinds, file_format, file_stamp, fingerprint
 from jupyter_privacy.core.errors import PolicyError

@@ -8,7 +8,6 @@ from functools import lru_cache
 from jupyter_privacy.core.engine import opendp_api as dp
 
 
-
 @lru_cache(maxsize=4096)
 def epsilon_of_rho(rho: float, delta: float) -> float:
     """The ε at which ρ-zCDP is (ε, δ)-DP, by OpenDP's privacy profile."""

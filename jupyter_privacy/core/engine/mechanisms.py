@@ -15,8 +15,8 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
-from jupyter_privacy.core.engine import opendp_api as dp
 
+from jupyter_privacy.core.engine import opendp_api as dp
 
 Measure = Literal["pure", "zcdp"]
 

@@ -332,7 +332,7 @@ def _var_from(
 
 def _prepare_scalar(ctx: _Ctx, target: float) -> Prepared:
     stat = ctx.query.statistic
-    if stat in ("count", "size"):
+    if stat in ("count", "size") and ctx.query.column is None:
         return _prepare_count(ctx, target)
     name, info = _column(ctx)
     if stat == "count":

@@ -1,0 +1,323 @@
+"""Lineage: where every released number came from, as a graph of public facts only.
+
+The graph runs from each registered source, through one node per distinct prefix of row-wise steps
+(filters, derived columns, selections) and grouping, to each release. It is built from the ledger's
+release records — plans, released values and metadata — so it can never hold a row. Schema
+(``version`` 1), all ids stable across rebuilds::
+
+    {"version": 1,
+     "nodes": [{"id": "source:<name>", "kind": "source", ...},
+               {"id": "transform:<hash>", "kind": "transform", "op": "filter", ...},
+               {"id": "release:<release id>", "kind": "release", ...}],
+     "edges": [{"from": "<node id>", "to": "<node id>"}, ...]}
+
+Data versions are named ``v1``, ``v2``… in order of first release. The ledger's content
+fingerprint is deliberately left out: it is an exact (unsalted) hash of the data, so publishing it
+would let someone who knows all rows but one test guesses about the last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from jupyter_privacy.core.budget import fmt
+from jupyter_privacy.core.plan import Query, Step
+from jupyter_privacy.core.release import Release
+from jupyter_privacy.core.workspace import Workspace, build_release
+
+VERSION = 1
+#: Cells of a grouped release kept in its node; the full table stays in the ledger.
+MAX_CELLS = 20
+
+
+def _finite(value: Any) -> Any:
+    """Strict JSON has no NaN or infinity: those become null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _digest(*parts: Any) -> str:
+    body = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode()).hexdigest()[:12]
+
+
+def _replay_counts(ws: Workspace) -> Counter[str]:
+    """How many times each release was returned again from the cache, from the audit log."""
+    counts: Counter[str] = Counter()
+    for row in ws.ledger.audit_rows():
+        if row["outcome"] != "replayed":
+            continue
+        try:
+            release_id = json.loads(row["detail"]).get("release")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(release_id, str):
+            counts[release_id] += 1
+    return counts
+
+
+def _step_node(source: str, step: Step, text: str) -> tuple[str, str, str]:
+    """(op, label, text after the step) for one row-wise step."""
+    if step.kind == "filter" and step.expr is not None:
+        return "filter", step.describe(), f"{text}[{step.expr.describe(source)}]"
+    if step.kind == "assign" and step.expr is not None and step.name is not None:
+        if step.name == step.expr.describe():  # an unnamed derived series, e.g. p.age.clip(...)
+            return "derive", f"derive {step.name}", step.expr.describe(source)
+        return "assign", step.describe(), f"{text}.assign({step.name}={step.expr.describe(source)})"
+    return "select", step.describe(), f"{text}[{list(step.columns)!r}]"
+
+
+def _query_of(record: dict[str, Any]) -> Query:
+    """The release's plan; a plan this version cannot read hangs the release from its source."""
+    try:
+        return Query.from_json(record["plan"])
+    except (KeyError, TypeError, ValueError):
+        cells = record.get("cells") or [{}]
+        return Query(record["source"], (), str(cells[0].get("statistic", "?")))
+
+
+def _cells(record: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for c in record["cells"][:MAX_CELLS]:
+        ci = c.get("ci")
+        out.append(
+            {
+                "key": list(c["key"]),
+                "statistic": c["statistic"],
+                "value": _finite(c["value"]),
+                "ci": [_finite(v) for v in ci] if ci else None,
+                "rank_error": _finite(c.get("rank_error")),
+            }
+        )
+    return out
+
+
+def _release_label(record: dict[str, Any], query: Query) -> tuple[str, list[str]]:
+    """A one-line summary of what was released, and the statistics in it."""
+    statistics = list(dict.fromkeys(c["statistic"] for c in record["cells"]))
+    result = build_release(record, replayed=False)
+    if isinstance(result, Release):
+        return repr(result).splitlines()[0].strip(), statistics
+    n = len(record["cells"])
+    what = ", ".join(statistics[:6]) + (", …" if len(statistics) > 6 else "")
+    by = list(query.by) or (["column"] if any(c["key"] for c in record["cells"]) else [])
+    where = f" by {', '.join(by)}" if by else ""
+    return f"{n} cell{'s' if n != 1 else ''}: {what}{where}", statistics
+
+
+def _release_node(
+    record: dict[str, Any], query: Query, version: str, replays: int
+) -> dict[str, Any]:
+    meta = record["meta"]
+    label, statistics = _release_label(record, query)
+    cells = _cells(record)
+    scalar = bool(record["scalar"]) and len(record["cells"]) == 1
+    context = meta.get("context") or {}
+    node: dict[str, Any] = {
+        "id": f"release:{record['id']}",
+        "kind": "release",
+        "release_id": record["id"],
+        "source": record["source"],
+        "label": label,
+        "query": meta["query"],
+        "statistics": statistics,
+        "column": query.column,
+        "by": list(query.by),
+        "scalar": scalar,
+        "cells": cells,
+        "cell_count": len(record["cells"]),
+        "epsilon": _finite(meta["epsilon"]),
+        "delta": _finite(meta["delta"]),
+        "rho": _finite(meta["rho"]),
+        "alpha": meta["alpha"],
+        "mechanism": meta["mechanism"],
+        "execution_count": context.get("execution_count"),
+        "created": meta.get("created", record["created"]),
+        "replayed": replays,
+        "version": version,
+        "plan": record["plan"],
+    }
+    if scalar:
+        node.update(value=cells[0]["value"], ci=cells[0]["ci"], rank_error=cells[0]["rank_error"])
+    return node
+
+
+def _source_node(ws: Workspace, name: str, versions: list[str], releases: int) -> dict[str, Any]:
+    spec = ws.sources[name]
+    state = ws.budget_state(name)
+    budget = spec.budget.to_dict()
+    text = f"budget {fmt(budget['epsilon'])}" + (
+        f", {fmt(budget['delta'], 'δ')}" if budget["delta"] else ""
+    )
+    return {
+        "id": f"source:{name}",
+        "kind": "source",
+        "source": name,
+        "label": name,
+        "origin": spec.origin,
+        "privacy_unit": spec.privacy_unit,
+        "mode": spec.budget.mode,
+        "budget": budget,
+        "budget_text": text,
+        "spent": {"epsilon": state.epsilon_spent, "delta": state.delta_spent},
+        "versions": versions,
+        "releases": releases,
+    }
+
+
+def build_lineage(ws: Workspace) -> dict[str, Any]:
+    """The lineage graph of every registered source's releases (public values only)."""
+    records = [r for r in ws.ledger.releases() if r["source"] in ws.sources]
+    replays = _replay_counts(ws)
+    versions: dict[str, dict[str, str]] = {name: {} for name in ws.sources}
+    for r in records:
+        seen = versions[r["source"]]
+        seen.setdefault(r["fingerprint"], f"v{len(seen) + 1}")
+    counts = Counter(r["source"] for r in records)
+    nodes: list[dict[str, Any]] = [
+        _source_node(ws, name, list(versions[name].values()), counts[name])
+        for name in sorted(ws.sources)
+    ]
+    edges: list[dict[str, str]] = []
+    known: set[str] = {n["id"] for n in nodes}
+
+    def link(parent: str, node: dict[str, Any]) -> str:
+        if node["id"] not in known:
+            known.add(node["id"])
+            nodes.append(node)
+            edges.append({"from": parent, "to": node["id"]})
+        return str(node["id"])
+
+    for r in records:
+        query = _query_of(r)
+        src = r["source"]
+        parent, text = f"source:{src}", src
+        prefix: list[dict[str, Any]] = []
+        for depth, step in enumerate(query.steps, start=1):
+            prefix.append(step.to_json())
+            op, label, text = _step_node(src, step, text)
+            parent = link(
+                parent,
+                {
+                    "id": f"transform:{_digest(src, prefix)}",
+                    "kind": "transform",
+                    "source": src,
+                    "op": op,
+                    "label": label,
+                    "text": text,
+                    "step": step.to_json(),
+                    "depth": depth,
+                },
+            )
+        if query.by:
+            keys = query.by[0] if len(query.by) == 1 else list(query.by)
+            text = f"{text}.groupby({keys!r})"
+            parent = link(
+                parent,
+                {
+                    "id": f"transform:{_digest(src, prefix, list(query.by))}",
+                    "kind": "transform",
+                    "source": src,
+                    "op": "groupby",
+                    "label": f"group by {keys!r}",
+                    "text": text,
+                    "step": {"kind": "groupby", "by": list(query.by)},
+                    "depth": len(query.steps) + 1,
+                },
+            )
+        version = versions[src][r["fingerprint"]]
+        link(parent, _release_node(r, query, version, replays[r["id"]]))
+    return {"version": VERSION, "nodes": nodes, "edges": edges}
+
+
+class Lineage:
+    """A built lineage graph: a dict for tools, JSON for reviewers, a tree for people."""
+
+    def __init__(self, graph: dict[str, Any]) -> None:
+        self._graph = graph
+
+    @classmethod
+    def from_workspace(cls, ws: Workspace) -> Lineage:
+        return cls(build_lineage(ws))
+
+    @property
+    def nodes(self) -> list[dict[str, Any]]:
+        return list(self._graph.get("nodes", []))
+
+    @property
+    def edges(self) -> list[dict[str, str]]:
+        return list(self._graph.get("edges", []))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A deep copy, so callers cannot edit the graph a widget is showing."""
+        copy: dict[str, Any] = json.loads(json.dumps(self._graph))
+        return copy
+
+    def to_json(self, path: str | Path) -> Path:
+        target = Path(path)
+        target.write_text(json.dumps(self._graph, indent=1, ensure_ascii=False, allow_nan=False))
+        return target
+
+    def _children(self) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]], list[str]]:
+        by_id = {n["id"]: n for n in self.nodes}
+        children: dict[str, list[str]] = {}
+        for e in self.edges:
+            children.setdefault(e["from"], []).append(e["to"])
+        targets = {e["to"] for e in self.edges}
+        roots = [n["id"] for n in self.nodes if n["id"] not in targets]
+        return by_id, children, roots
+
+    def walk(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(depth, node), depth first from each source, children in order of first release."""
+        by_id, children, roots = self._children()
+        stack = [(0, r) for r in reversed(roots)]
+        while stack:
+            depth, node_id = stack.pop()
+            yield depth, by_id[node_id]
+            stack.extend((depth + 1, c) for c in reversed(children.get(node_id, [])))
+
+    def __repr__(self) -> str:
+        counts = Counter(n["kind"] for n in self.nodes)
+        lines = [
+            f"Lineage: {counts['source']} source(s), {counts['transform']} transform(s), "
+            f"{counts['release']} release(s)"
+        ]
+        by_id, children, roots = self._children()
+
+        def draw(node_id: str, lead: str, branch: str) -> None:
+            lines.append(lead + branch + _node_text(by_id[node_id]))
+            kids = children.get(node_id, [])
+            inner = lead + ("" if not branch else "   " if branch == "└─ " else "│  ")
+            for i, kid in enumerate(kids):
+                draw(kid, inner, "└─ " if i == len(kids) - 1 else "├─ ")
+
+        for root in roots:
+            draw(root, "", "")
+        return "\n".join(lines)
+
+
+def _node_text(node: dict[str, Any]) -> str:
+    """One line of plain text for a node, shared by the tree repr and the HTML panel."""
+    if node["kind"] == "source":
+        versions = ", ".join(node["versions"]) or "no releases yet"
+        return (
+            f"{node['label']}  ({node['origin']}, {node['budget_text']}, "
+            f"spent {fmt(node['spent']['epsilon'])}; data {versions})"
+        )
+    if node["kind"] == "transform":
+        return f"{node['label']}    {node['text']}"
+    cost = fmt(node["epsilon"] or 0.0) + (f", {fmt(node['delta'], 'δ')}" if node["delta"] else "")
+    extras = [cost, node["mechanism"]]
+    if node["execution_count"] is not None:
+        extras.append(f"cell [{node['execution_count']}]")
+    if node["replayed"]:
+        extras.append(f"replayed {node['replayed']}×")
+    return f"{node['query']}  →  {node['label']}   " + " · ".join(extras)
+
+
+__all__ = ["Lineage", "build_lineage"]

@@ -1,0 +1,1 @@
+"""The Jupyter layer: IPython extension, magics, read interception, display guard, comm, widgets."""

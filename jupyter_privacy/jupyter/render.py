@@ -1,0 +1,243 @@
+"""HTML for releases, refusals, budgets and lineage: pure functions of public values.
+
+Every string that reaches the markup goes through ``html.escape``. Styles are inline and use
+JupyterLab's CSS variables with fallbacks, so the same markup follows the light and dark themes in
+the lab and still reads in a static nbconvert export, where no stylesheet of ours is loaded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+from jupyter_privacy.core.budget import fmt
+from jupyter_privacy.core.errors import PrivacyError
+from jupyter_privacy.core.lineage import Lineage
+from jupyter_privacy.core.release import Release, ReleaseTable
+from jupyter_privacy.core.workspace import BudgetState
+
+TEXT = "var(--jp-ui-font-color1, inherit)"
+MUTED = "var(--jp-ui-font-color2, #757575)"
+BORDER = "var(--jp-border-color2, #d0d0d0)"
+TRACK = "var(--jp-layout-color3, #e0e0e0)"
+OK = "var(--jp-brand-color1, #1976d2)"
+WARN = "var(--jp-warn-color1, #f0ad4e)"
+ERROR = "var(--jp-error-color1, #d9534f)"
+INFO = "var(--jp-info-color1, #0097a7)"
+FONT = "font-family: var(--jp-ui-font-family, system-ui, sans-serif)"
+CODE = "font-family: var(--jp-code-font-family, monospace)"
+#: Past this fraction of ε spent the meter turns amber.
+WARN_FRACTION = 0.8
+
+
+def _num(v: float | None) -> str:
+    """Four significant digits, thousands separated; the same spelling as the text reprs."""
+    if v is None or not math.isfinite(v):
+        return "—" if v is None else str(v)
+    if v == 0 or 1e-3 <= abs(v) < 1e7:
+        return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+    return f"{v:.4g}"
+
+
+def _badge(text: str, color: str) -> str:
+    return (
+        f'<span class="jp-privacy-badge" style="display:inline-block; margin-left:0.4em; '
+        f"padding:0 0.45em; border:1px solid {color}; border-radius:0.8em; color:{color}; "
+        f'font-size:0.8em; line-height:1.5; vertical-align:middle">{escape(text)}</span>'
+    )
+
+
+def _badges(replayed: bool) -> str:
+    out = _badge("noised", OK)
+    if replayed:
+        out += _badge("replayed", INFO)
+    return out
+
+
+def _card(kind: str, label: str, inner: str) -> str:
+    return (
+        f'<div class="jp-privacy-{kind}" role="group" aria-label="{escape(label)}" '
+        f'style="{FONT}; color:{TEXT}; border:1px solid {BORDER}; border-radius:4px; '
+        f'padding:6px 10px; margin:2px 0; display:inline-block; max-width:100%">{inner}</div>'
+    )
+
+
+def _query_line(query: str) -> str:
+    return f'<div><code style="{CODE}; font-size:0.9em">{escape(query)}</code></div>'
+
+
+def release_html(r: Release) -> str:
+    """A release card: value ± half-width, the interval and its level, cost, mechanism, badges."""
+    low, high = r.ci
+    spread = ""
+    if low is not None and high is not None and math.isfinite(high - low):
+        spread = f" <span>± {escape(_num((high - low) / 2))}</span>"
+    head = (
+        f'<div><span style="color:{MUTED}">{escape(r.statistic)}</span> '
+        f'<strong style="font-size:1.3em">{escape(_num(r.value))}</strong>{spread} '
+        f'<span style="color:{MUTED}">({escape(r.interval_text())})</span>'
+        f"{_badges(r.replayed)}</div>"
+    )
+    foot = (
+        f'<div style="color:{MUTED}; font-size:0.85em">cost {escape(r.meta.cost_text())} · '
+        f"{escape(r.mechanism)} · release {escape(r.id)}</div>"
+    )
+    return _card("release", "differentially private release", head + _query_line(r.query) + foot)
+
+
+def table_html(t: ReleaseTable) -> str:
+    """The released table (value, ci_low, ci_high, rank bounds) under the same header as a card."""
+    level = f"{(1 - t.alpha) * 100:g}%"
+    head = (
+        f"<div><strong>{len(t)} released value{'s' if len(t) != 1 else ''}</strong>"
+        f"{_badges(t.replayed)}</div>"
+        + _query_line(t.query)
+        + f'<div style="color:{MUTED}; font-size:0.85em">cost {escape(t.meta.cost_text())} · '
+        f"{escape(t.meta.mechanism)} · {escape(level)} intervals; quantiles carry a rank bound · "
+        f"release {escape(t.id)}</div>"
+    )
+    if t.cells:
+        body = t.to_pandas().to_html(
+            escape=True, na_rep="—", float_format=_num, border=0, classes="jp-privacy-table"
+        )
+    else:
+        body = f'<div style="color:{MUTED}">(no rows released)</div>'
+    return _card("release-table", "differentially private release table", head + body)
+
+
+def refusal_html(err: PrivacyError) -> str:
+    """The three-part refusal (what, the numbers, the fix as code), never a traceback."""
+    return (
+        f'<pre class="jp-privacy-refusal" role="alert" style="{CODE}; color:{TEXT}; '
+        f"border-left:3px solid {ERROR}; padding:4px 10px; margin:2px 0; white-space:pre-wrap; "
+        f'background:transparent">{escape(err.render())}</pre>'
+    )
+
+
+def budget_level(state: BudgetState) -> str:
+    """``ok``, ``warn`` past 80 % of ε spent, or ``spent``."""
+    if state.epsilon_remaining <= 0 or state.fraction_spent >= 1.0:
+        return "spent"
+    return "warn" if state.fraction_spent > WARN_FRACTION else "ok"
+
+
+def _budget_row(state: BudgetState) -> str:
+    level = budget_level(state)
+    color = {"ok": OK, "warn": WARN, "spent": ERROR}[level]
+    status = {"ok": "", "warn": "over 80% spent · ", "spent": "budget spent · "}[level]
+    percent = 100 * state.fraction_spent
+    numbers = (
+        f"spent {fmt(state.epsilon_spent)} of {state.epsilon_total:g} · "
+        f"remaining {fmt(state.epsilon_remaining)}"
+    )
+    notes = [f"one more default query costs {fmt(state.default_epsilon)}"]
+    if (
+        state.mode == "pure"
+        and level != "spent"
+        and state.default_epsilon > state.epsilon_remaining
+    ):
+        notes[0] += " (more than remains)"
+    if state.mode == "zcdp":
+        numbers += f" · {fmt(state.delta_spent, 'δ')} of {state.delta_total:g}"
+        notes.append(
+            f"composed ε {state.epsilon_spent:.3f} "
+            f"(the per-query ε add up to {state.naive_epsilon:.3f})"
+        )
+    small = f'style="color:{MUTED}; font-size:0.85em"'
+    return (
+        f'<div class="jp-privacy-meter" data-source="{escape(state.source)}" '
+        f'data-level="{level}" style="margin:4px 0 8px">'
+        f'<div style="display:flex; flex-wrap:wrap; justify-content:space-between; gap:0 1em">'
+        f"<strong>{escape(state.source)}</strong><span>{escape(numbers)}</span></div>"
+        f'<div role="meter" aria-label="{escape(state.source)} privacy budget spent" '
+        f'aria-valuemin="0" aria-valuemax="{state.epsilon_total:g}" '
+        f'aria-valuenow="{state.epsilon_spent:.6g}" aria-valuetext="{escape(numbers)}" '
+        f'style="height:8px; background:{TRACK}; border-radius:4px; overflow:hidden">'
+        f'<div style="width:{percent:.1f}%; height:100%; background:{color}"></div></div>'
+        f'<div {small}><span style="color:{color}">{escape(status)}</span>'
+        f"{escape(' · '.join(notes))}</div></div>"
+    )
+
+
+def budget_html(states: Sequence[BudgetState]) -> str:
+    """One bar per source: amber past 80 % of ε, red when spent; ε (and δ) in words too."""
+    if not states:
+        rows = (
+            f'<div style="color:{MUTED}">No sources registered yet: '
+            f'<code style="{CODE}">jp.register(...)</code></div>'
+        )
+    else:
+        rows = "".join(_budget_row(s) for s in states)
+    return (
+        f'<div class="jp-privacy-budget" style="{FONT}; color:{TEXT}; min-width:18em; '
+        f'max-width:48em">{rows}</div>'
+    )
+
+
+def _lineage_item(node: dict[str, Any]) -> str:
+    if node["kind"] == "source":
+        return (
+            f"<strong>{escape(node['label'])}</strong> "
+            f'<span style="color:{MUTED}">{escape(node["origin"])} · '
+            f"{escape(node['budget_text'])} · spent {escape(fmt(node['spent']['epsilon']))} · "
+            f"data {escape(', '.join(node['versions']) or 'no releases yet')}</span>"
+        )
+    if node["kind"] == "transform":
+        return f'<code style="{CODE}" title="{escape(node["text"])}">{escape(node["label"])}</code>'
+    cost = fmt(node["epsilon"] or 0.0) + (f", {fmt(node['delta'], 'δ')}" if node["delta"] else "")
+    extras = [cost, node["mechanism"]]
+    if node["execution_count"] is not None:
+        extras.append(f"cell [{node['execution_count']}]")
+    badges = _badges(False)
+    if node["replayed"]:
+        badges += _badge(f"replayed {node['replayed']}×", INFO)
+    return (
+        f'<code style="{CODE}">{escape(node["query"])}</code> → '
+        f"<strong>{escape(node['label'])}</strong>{badges} "
+        f'<span style="color:{MUTED}; font-size:0.85em">{escape(" · ".join(extras))}</span>'
+    )
+
+
+def lineage_html(graph: dict[str, Any]) -> str:
+    """Sources → transforms → releases as nested lists (readable without any script)."""
+    ul = (
+        '<ul style="list-style:none; margin:0; padding-left:1.2em; border-left:1px solid '
+        + BORDER
+        + '">'
+    )
+    parts: list[str] = []
+    depth = -1
+    for d, node in Lineage(graph).walk():
+        if d > depth:
+            parts.append(ul if d else '<ul style="list-style:none; margin:0; padding:0">')
+        else:
+            parts.append("</li>")
+            while depth > d:
+                parts.append("</ul></li>")
+                depth -= 1
+        depth = d
+        parts.append(f'<li style="margin:2px 0">{_lineage_item(node)}')
+    if depth >= 0:
+        parts.append("</li>")
+        while depth > 0:
+            parts.append("</ul></li>")
+            depth -= 1
+        parts.append("</ul>")
+    else:
+        parts.append(f'<div style="color:{MUTED}">No sources registered yet.</div>')
+    return (
+        f'<div class="jp-privacy-lineage" role="group" aria-label="release lineage" '
+        f'style="{FONT}; color:{TEXT}">{"".join(parts)}</div>'
+    )
+
+
+__all__ = [
+    "budget_html",
+    "budget_level",
+    "lineage_html",
+    "refusal_html",
+    "release_html",
+    "table_html",
+]

@@ -1,0 +1,203 @@
+"""The IPython extension through a real InteractiveShell: load, intercept, guard, magics, unload."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+import jupyter_privacy as jp
+from tests.conftest import make_patients
+
+POLICY = """
+[defaults]
+epsilon = 0.2
+alpha = 0.1
+
+[sources.patients]
+path = "data/patients.csv"
+privacy_unit = "patient_id"
+budget = { epsilon = 3.0 }
+bounds = { age = [18, 90], income = [0, 250000] }
+keys = { state = ["CA", "NY", "TX", "WA"] }
+"""
+
+
+@pytest.fixture
+def shell(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[InteractiveShell]:
+    (tmp_path / "data").mkdir()
+    make_patients().to_csv(tmp_path / "data" / "patients.csv", index=False)
+    (tmp_path / "privacy.toml").write_text(POLICY)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("JUPYTER_PRIVACY_POLICY", raising=False)
+    ip = InteractiveShell.instance()
+    original_read_csv = pd.read_csv
+    ip.run_line_magic("load_ext", "jupyter_privacy")
+    yield ip
+    ip.run_line_magic("unload_ext", "jupyter_privacy")
+    assert pd.read_csv is original_read_csv
+    ip.user_ns.clear()
+    ip.init_user_ns()
+
+
+def _run(ip: InteractiveShell, code: str) -> tuple[object, str]:
+    with capture_output() as out:
+        result = ip.run_cell(code)
+    text = (
+        out.stdout
+        + out.stderr
+        + "".join(o.data.get("text/plain", "") + o.data.get("text/html", "") for o in out.outputs)
+    )
+    return result, text
+
+
+def test_the_policy_registers_its_sources_and_read_csv_returns_the_guarded_frame(
+    shell: InteractiveShell, tmp_path: Path
+) -> None:
+    for spelling in [
+        "data/patients.csv",
+        str(tmp_path / "data" / "patients.csv"),
+        "./data/../data/patients.csv",
+        Path("data/patients.csv"),
+    ]:
+        shell.user_ns["spelling"] = spelling
+        result, _ = _run(shell, "import pandas as pd\ndf = pd.read_csv(spelling)")
+        assert result.success  # type: ignore[attr-defined]
+        assert isinstance(shell.user_ns["df"], jp.SensitiveFrame)
+        assert shell.user_ns["df"].budget.epsilon_total == 3.0
+    assert isinstance(jp.source("patients"), jp.SensitiveFrame)
+    (tmp_path / "other.csv").write_text("a\n1\n")
+    _run(shell, "other = pd.read_csv('other.csv')")
+    assert isinstance(shell.user_ns["other"], pd.DataFrame)
+
+
+def test_pandas_habits_release_with_policy_defaults(shell: InteractiveShell) -> None:
+    _, text = _run(
+        shell,
+        "import pandas as pd\ndf = pd.read_csv('data/patients.csv')\n"
+        "r = df.groupby('state').income.mean()\nr",
+    )
+    r = shell.user_ns["r"]
+    assert isinstance(r, jp.ReleaseTable) and r.epsilon == 0.2 and r.alpha == 0.1
+    assert "noised" in text and "ci_low" in text
+
+
+def test_head_is_refused_in_three_short_lines_not_a_traceback(shell: InteractiveShell) -> None:
+    result, text = _run(shell, "import pandas as pd\npd.read_csv('data/patients.csv').head()")
+    assert not result.success  # type: ignore[attr-defined]
+    assert "Refused to access rows with head on 'patients'" in text
+    assert "Try: patients.describe()" in text
+    assert "Traceback" not in text and "site-packages" not in text
+
+
+def test_a_registered_raw_frame_is_not_displayed_and_aliases_are_named(
+    shell: InteractiveShell,
+) -> None:
+    shell.user_ns["raw"] = make_patients()
+    shell.user_ns["alias"] = shell.user_ns["raw"]
+    with pytest.warns(UserWarning, match="still reachable as `alias`"):
+        _, said = _run(shell, "%privacy register raw --name visits --epsilon 1 --bounds age=18:90")
+    assert "`raw` is now the guarded frame of 'visits'" in said
+    assert isinstance(shell.user_ns["raw"], jp.SensitiveFrame)
+    _, shown = _run(shell, "alias")
+    assert "Refused to display" in shown and "visits" in shown
+    assert "patient_id" not in shown
+    _, fine = _run(shell, "import pandas as pd\npd.DataFrame({'public': [1, 2]})")
+    assert "public" in fine
+
+
+def test_registering_in_a_cell_warns_about_the_raw_frame_still_in_the_namespace(
+    shell: InteractiveShell,
+) -> None:
+    shell.user_ns["df"] = make_patients()
+    with pytest.warns(UserWarning, match="still reachable as `df`"):
+        _run(
+            shell,
+            "import jupyter_privacy as jp\np = jp.register(df, name='p2', "
+            "budget=jp.Budget(epsilon=1.0))",
+        )
+    _, shown = _run(shell, "df")
+    assert "Refused to display" in shown
+
+
+def test_the_magics(shell: InteractiveShell, tmp_path: Path) -> None:
+    _, status = _run(shell, "%privacy")
+    assert "patients" in status and "guard-rail mode" in status
+    _, text = _run(
+        shell,
+        "import pandas as pd\ndf = pd.read_csv('data/patients.csv')\nm = df.age.mean(epsilon=0.5)",
+    )
+    _, audit = _run(shell, "%privacy audit")
+    assert "audit log intact" in audit
+    _, budget = _run(shell, "%privacy budget")
+    assert "patients" in budget
+    _, lineage = _run(shell, "%privacy lineage")
+    assert "mean" in lineage
+    _, export = _run(shell, "%privacy export manifest.json")
+    assert "wrote manifest.json" in export
+    assert (tmp_path / "manifest.json").is_file()
+    _, help_text = _run(shell, "%privacy nonsense")
+    assert "Usage:" in help_text
+    assert "Differential privacy workbench commands" in (
+        shell.find_line_magic("privacy").__doc__ or ""
+    )
+    _run(shell, "%privacy replay manifest.json")
+    _, text = _run(shell, "df = pd.read_csv('data/patients.csv')\nm2 = df.age.mean(epsilon=0.5)")
+    assert "m2" in shell.user_ns, text
+    assert shell.user_ns["m2"].replayed and float(shell.user_ns["m2"]) == float(shell.user_ns["m"])
+    _run(shell, "%privacy replay off")
+
+
+def test_releases_render_as_cards_with_text_fallbacks(shell: InteractiveShell) -> None:
+    _run(shell, "import pandas as pd\ndf = pd.read_csv('data/patients.csv')")
+    _run(shell, "r = df.age.mean(epsilon=0.3)")
+    bundle, _ = shell.display_formatter.format(shell.user_ns["r"])
+    assert "text/plain" in bundle and "text/html" in bundle
+    assert "noised" in bundle["text/html"] and "ε" in bundle["text/html"]
+
+
+def test_the_cell_number_is_recorded_with_each_release(shell: InteractiveShell) -> None:
+    _run(
+        shell,
+        "import pandas as pd\ndf = pd.read_csv('data/patients.csv')\nx = df.count(epsilon=0.1)",
+    )
+    record = jp.workspace().ledger.releases()[-1]
+    assert (
+        record["meta"]["context"]["execution_count"] == shell.execution_count - 1
+        or record["meta"]["context"]["execution_count"] == shell.execution_count
+    )
+
+
+def test_unload_restores_everything(shell: InteractiveShell) -> None:
+    html = shell.display_formatter.formatters["text/html"]
+    assert pd.DataFrame in html.type_printers
+    shell.run_line_magic("unload_ext", "jupyter_privacy")
+    assert pd.DataFrame not in html.type_printers
+    assert "privacy" not in shell.magics_manager.magics["line"]
+    assert not shell.custom_exceptions
+    assert getattr(pd.read_csv, "__wrapped__", None) is None
+    shell.run_line_magic("load_ext", "jupyter_privacy")
+
+
+def test_the_policy_file_can_be_named_by_environment(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "cfg"
+    (elsewhere / "data").mkdir(parents=True)
+    make_patients().to_csv(elsewhere / "data" / "patients.csv", index=False)
+    (elsewhere / "my-policy.toml").write_text(POLICY)
+    monkeypatch.setenv("JUPYTER_PRIVACY_POLICY", str(elsewhere / "my-policy.toml"))
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "jupyter_privacy")
+    try:
+        assert "patients" in jp.workspace().sources
+        assert os.environ["JUPYTER_PRIVACY_POLICY"].endswith("my-policy.toml")
+    finally:
+        ip.run_line_magic("unload_ext", "jupyter_privacy")
