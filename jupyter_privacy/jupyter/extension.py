@@ -87,6 +87,26 @@ def _intercept(original: Callable[..., Any]) -> Callable[..., Any]:
     return reader
 
 
+def _table_bundle(table: ReleaseTable, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+    """A table and its Altair chart with CI error bars, live as a widget; static exports and
+    terminals get the HTML table and the plain text."""
+    bundle: dict[str, Any] = {"text/plain": repr(table), "text/html": render.table_html(table)}
+    shell = _loaded.shell if _loaded is not None else None
+    if getattr(shell, "kernel", None) is None or not table.cells:
+        return bundle
+    import ipywidgets
+    from IPython.display import display
+
+    chart = ipywidgets.Output()
+    with chart:
+        display(table.chart())
+    box = ipywidgets.VBox([ipywidgets.HTML(render.table_html(table)), chart])
+    bundle.update(box._repr_mimebundle_())
+    bundle["text/plain"] = repr(table)
+    bundle["text/html"] = render.table_html(table)
+    return bundle
+
+
 def _guard_html(obj: Any) -> str | None:
     name = api.is_registered_raw(obj)
     if name is None:
@@ -157,6 +177,8 @@ def load(shell: Any) -> None:
         (plain, pl.DataFrame, _guard_text),
     ):
         state.formatters.append((fmt, typ, fmt.for_type(typ, func)))
+    bundles = shell.display_formatter.mimebundle_formatter
+    state.formatters.append((bundles, ReleaseTable, bundles.for_type(ReleaseTable, _table_bundle)))
     state.custom_exc = (shell.custom_exceptions, shell.CustomTB)
     shell.set_custom_exc((PrivacyError,), _show_refusal)
     shell.register_magics(PrivacyMagics)
