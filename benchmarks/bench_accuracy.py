@@ -129,10 +129,17 @@ def process_age_s() -> float | None:
 
 
 def load_text() -> str:
+    """Load average, and Linux CPU pressure: other processes competing for the CPUs."""
     try:
-        return ", ".join(f"{v:.2f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+        text = ", ".join(f"{v:.2f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
     except OSError:
-        return "unknown"
+        text = "unknown"
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0].split()
+        text += "; CPU pressure " + " ".join(f for f in some[1:3])
+    except (OSError, IndexError):
+        pass
+    return text
 
 
 # --- data ------------------------------------------------------------------------------------------

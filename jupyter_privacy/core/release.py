@@ -136,6 +136,7 @@ class ReleaseTable:
     epsilon = property(lambda self: self.meta.epsilon)
     alpha = property(lambda self: self.meta.alpha)
     query = property(lambda self: self.meta.query)
+    mechanism = property(lambda self: self.meta.mechanism)
 
     @property
     def statistics(self) -> list[str]:

@@ -107,7 +107,9 @@ def test_derived_columns(patients: jp.SensitiveFrame, patients_df: pd.DataFrame)
 def test_grouping_with_declared_keys(
     patients: jp.SensitiveFrame, patients_df: pd.DataFrame
 ) -> None:
-    sizes = patients.groupby("state").size(epsilon=5.0).to_pandas()
+    sizes_table = patients.groupby("state").size(epsilon=5.0)
+    assert sizes_table.mechanism == "discrete Laplace"
+    sizes = sizes_table.to_pandas()
     assert list(sizes.index) == STATES
     truth = patients_df.groupby("state").size()
     assert (sizes.value - truth.reindex(STATES)).abs().max() <= 10
