@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from jupyter_privacy.core.engine import mechanisms as mech
 from jupyter_privacy.core.engine.accounting import epsilon_of_rho, rho_of_epsilon
-from jupyter_privacy.core.engine.statistics import fixed_point_bits
+from jupyter_privacy.core.engine.statistics import _Numeric, fixed_point_bits
 
 dp.enable_features("contrib")
 
@@ -27,9 +27,10 @@ def test_the_polars_fixed_point_sum_equals_opendps_integer_sum(
 ) -> None:
     p = fixed_point_bits(lo, hi)
     lo_i, hi_i = round(lo * 2.0**p), round(hi * 2.0**p)
-    scaled = pl.Series(values).clip(lo, hi) * 2.0**p
-    ints = scaled.round().cast(pl.Int64)
-    ours = int(ints.sum())
+    num = _Numeric(None, "x", (lo, hi))  # type: ignore[arg-type]  # no noise needed here
+    frame = pl.DataFrame({"x": values}, schema={"x": pl.Float64})
+    ints = frame.select(num.fixed()).to_series()
+    ours = int(frame.select(num.int_sum()).item() or 0)
     domain = dp.vector_domain(dp.atom_domain(bounds=(lo_i, hi_i), T=dp.i64))
     theirs = dp.t.make_sum(domain, dp.symmetric_distance())(
         ints.to_numpy().astype(np.int64).tolist()
@@ -85,3 +86,46 @@ def test_large_gaussian_intervals_are_conservative_and_fast() -> None:
     assert small.accuracy(0.05) == exact
     big = mech.noise_for_scale(2e4, "zcdp", vector=False)
     assert big.accuracy(0.05) >= float(dp.gaussian_scale_to_accuracy(2e4, 0.05))
+
+
+@given(
+    arrays(
+        np.float64,
+        st.integers(0, 400),
+        elements=st.sampled_from([-3.0, 0.0, 0.5, 1.0, 2.0, 7.0, 9.5, 10.0, 12.0])
+        | st.floats(-5, 15),
+    ),
+    st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.123456, 0.9, 1.0]),
+)
+def test_quantile_scores_from_sorted_values_equal_opendps_score_transformation(
+    values: np.ndarray, q: float
+) -> None:
+    cands = tuple(float(v) for v in np.linspace(0, 10, 21))
+    m = mech.quantile(cands, q, 1, 1.0, "pure")
+    theirs = mech.quantile_score(cands, q)(values.tolist())
+    assert m.scores(np.sort(values)) == list(theirs)
+
+
+@pytest.mark.parametrize("measure", ["pure", "zcdp"])
+@pytest.mark.parametrize("q", [0.0, 0.25, 0.5, 0.77, 1.0])
+def test_quantile_selection_composes_to_opendps_private_quantile(
+    measure: mech.Measure, q: float
+) -> None:
+    cands = tuple(float(v) for v in range(0, 91))
+    m = mech.quantile(cands, q, 2, 0.4, measure)
+    opendps = dp.m.make_private_quantile(
+        dp.vector_domain(dp.atom_domain(T=dp.f64, nan=False)),
+        dp.symmetric_distance(),
+        dp.max_divergence() if measure == "pure" else dp.zero_concentrated_divergence(),
+        candidates=list(cands),
+        alpha=q,
+        scale=m.scale,
+    )
+    chain = mech.quantile_score(cands, q) >> m.select
+    for d_in in (1, 2, 3, 10):
+        assert chain.map(d_in) == opendps.map(d_in) == m.measurement.map(d_in)
+    assert opendps.map(2) <= 0.4
+    # With a large budget the selection lands on the true quantile's candidate.
+    sure = mech.quantile(cands, q, 1, 1e4, measure)
+    data = np.sort(np.arange(0.0, 91.0))
+    assert abs(sure.release(data) - np.quantile(data, q)) <= 1.0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -173,8 +175,8 @@ def _clean_floats(lf: pl.LazyFrame) -> pl.LazyFrame:
     return lf.with_columns([pl.col(n).fill_nan(None) for n in floats])
 
 
-def prepared_frame(spec: SourceSpec, steps: tuple[Step, ...]) -> pl.LazyFrame:
-    """Source rows after contribution bounding and the plan's row-wise steps."""
+def _bounded_rows(spec: SourceSpec) -> pl.LazyFrame:
+    """Source rows with NaN as null and at most ``max_rows_per_unit`` rows per privacy unit."""
     numeric = tuple(c for c, info in spec.schema.items() if info.bounds is not None)
     lf = _clean_floats(open_lazy(spec.data, numeric))
     if spec.privacy_unit is not None:
@@ -182,6 +184,68 @@ def prepared_frame(spec: SourceSpec, steps: tuple[Step, ...]) -> pl.LazyFrame:
         lf = lf.filter(unit.is_not_null()).filter(
             pl.int_range(pl.len()).over(spec.privacy_unit) < spec.max_rows_per_unit
         )
+    return lf
+
+
+def cache_limit_bytes() -> int:
+    """Memory the base-row cache may hold (``JUPYTER_PRIVACY_CACHE_MB``, default 2048; 0 = off)."""
+    try:
+        mb = float(os.environ.get("JUPYTER_PRIVACY_CACHE_MB", "2048"))
+    except ValueError:
+        mb = 2048.0
+    return max(int(mb * 2**20), 0)
+
+
+class _RowCache:
+    """The bounded rows of recently used file sources, kept in memory between releases.
+
+    A release over a file otherwise re-reads and re-parses it every time, which dominates the
+    cost of a simple aggregate on large files. Entries are keyed by the file's path, size and
+    mtime, so a new version of the file is read afresh; least recently used entries go first
+    when the total passes ``cache_limit_bytes``. Files that would not fit are streamed.
+    """
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[Any, ...], pl.DataFrame] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, spec: SourceSpec) -> pl.LazyFrame:
+        limit = cache_limit_bytes()
+        if not isinstance(spec.data, Path) or limit == 0:
+            return _bounded_rows(spec)
+        size, mtime = file_stamp(spec.data)
+        if size * 4 > limit:  # a compressed file can grow several-fold in memory
+            return _bounded_rows(spec)
+        numeric = tuple(sorted(c for c, i in spec.schema.items() if i.bounds is not None))
+        key = (spec.data, size, mtime, spec.privacy_unit, spec.max_rows_per_unit, numeric)
+        with self._lock:
+            frame = self._entries.get(key)
+            if frame is not None:
+                self._entries.move_to_end(key)
+                return frame.lazy()
+        frame = _bounded_rows(spec).collect()
+        with self._lock:
+            stale = [k for k in self._entries if k[0] == spec.data]
+            for k in stale:  # older versions of the same file
+                del self._entries[k]
+            self._entries[key] = frame
+            total = sum(f.estimated_size() for f in self._entries.values())
+            while total > limit and self._entries:
+                _, dropped = self._entries.popitem(last=False)
+                total -= dropped.estimated_size()
+        return frame.lazy()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+ROW_CACHE = _RowCache()
+
+
+def prepared_frame(spec: SourceSpec, steps: tuple[Step, ...]) -> pl.LazyFrame:
+    """Source rows after contribution bounding and the plan's row-wise steps."""
+    lf = ROW_CACHE.get(spec)
     for step in steps:
         if step.kind == "filter" and step.expr is not None:
             lf = lf.filter(compile_expr(step.expr).fill_null(False))

@@ -7,6 +7,7 @@ scale; we then construct at that scale and nudge it up until the measurement's o
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -163,38 +164,89 @@ def loss_of(noise: Noise, sensitivity: int) -> float:
 # --- quantiles (exponential mechanism over public candidates) ------------------------------------
 
 
+U64_MAX = 2**64 - 1
+
+
 @dataclass(frozen=True)
 class Quantile:
+    """OpenDP's private quantile, released from the sorted values in one cheap step.
+
+    ``measurement`` is OpenDP's score transformation chained with ``select``, OpenDP's noisy max
+    at ``scale`` times the score denominator: how OpenDP composes ``make_private_quantile``, and
+    its map is the loss we charge. Invoking the chain would copy and sort every value inside
+    OpenDP for each quantile (half a second per quantile at 10⁷ rows). Instead ``scores``
+    computes the transformation's exact integer scores from values sorted once by polars, and
+    only ``select`` runs in OpenDP. Tests check the scores against the transformation on random
+    data and the chain's map against ``make_private_quantile``'s.
+    """
+
     measurement: Any
     candidates: tuple[float, ...]
     scale: float
+    select: Any
+    alpha_num: int
+    alpha_den: int
 
-    def release(self, values: np.ndarray[Any, Any]) -> float:
+    def scores(self, sorted_values: np.ndarray[Any, Any]) -> list[int]:
+        """|den·#(x < c) − num·(n − #(x = c))| per candidate, as OpenDP computes it."""
+        cands = np.asarray(self.candidates, dtype=np.float64)
+        lt = np.searchsorted(sorted_values, cands, side="left")
+        le = np.searchsorted(sorted_values, cands, side="right")
+        n, limit = len(sorted_values), U64_MAX // self.alpha_den
+        return [
+            abs(
+                self.alpha_den * min(int(a), limit)
+                - self.alpha_num * min(n - (int(b) - int(a)), limit)
+            )
+            for a, b in zip(lt, le, strict=True)
+        ]
+
+    def release(self, sorted_values: np.ndarray[Any, Any]) -> float:
+        scores = np.asarray(self.scores(sorted_values), dtype=np.uint64)
         with OPENDP_LOCK:
-            return float(self.measurement(np.require(values, np.float64, ["C", "W"])))
+            return self.candidates[int(self.select(scores))]
 
     def rank_error(self, alpha: float) -> float:
         """Rows by which the released candidate's rank may miss the target, w.p. 1 - alpha."""
         return (self.scale / 2) * math.log(len(self.candidates) / alpha)
 
 
+@lru_cache(maxsize=256)
+def quantile_score(candidates: tuple[float, ...], q: float) -> Any:
+    """OpenDP's quantile score transformation (unknown dataset size)."""
+    domain = dp.vector_domain(dp.atom_domain(T=dp.f64, nan=False))
+    return dp.t.make_quantile_score_candidates(domain, dp.symmetric_distance(), list(candidates), q)
+
+
+@lru_cache(maxsize=256)
+def _score_fraction(candidates: tuple[float, ...], q: float) -> tuple[int, int]:
+    """(num, den) of the quantile as OpenDP's score integerises it, read off public probes:
+    one row below every candidate scores den − num, one row above scores num."""
+    score = quantile_score(candidates, q)
+    below, above = int(score([-math.inf])[0]), int(score([math.inf])[0])
+    return above, below + above
+
+
 def quantile(
     candidates: tuple[float, ...], q: float, d_in: int, target: float, measure: Measure
 ) -> Quantile:
-    domain = dp.vector_domain(dp.atom_domain(T=dp.f64, nan=False))
+    """``make_private_quantile`` as OpenDP composes it: score, then noisy min at scale × den."""
+    if any(a >= b for a, b in itertools.pairwise(candidates)):
+        raise CalibrationError("quantile candidates must be strictly increasing")
+    score = quantile_score(candidates, q)
+    num, den = _score_fraction(candidates, q)
 
-    def build(scale: float) -> Any:
-        return dp.m.make_private_quantile(
-            domain,
-            dp.symmetric_distance(),
+    def select(scale: float) -> Any:
+        return dp.m.make_noisy_max(
+            score.output_domain,
+            score.output_metric,
             output_measure(measure),
-            candidates=list(candidates),
-            alpha=q,
-            scale=scale,
+            scale * den,
+            negate=True,
         )
 
-    meas, scale = calibrate(build, d_in, target, measure)
-    return Quantile(meas, candidates, scale)
+    meas, scale = calibrate(lambda scale: score >> select(scale), d_in, target, measure)
+    return Quantile(meas, candidates, scale, select(scale), num, den)
 
 
 # --- unknown keys: noisy counts above a threshold -------------------------------------------------

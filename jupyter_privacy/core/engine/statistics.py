@@ -250,15 +250,21 @@ class _Numeric:
     def clipped(self) -> pl.Expr:
         return pl.col(self.name).cast(pl.Float64).clip(self.lo, self.hi)
 
+    def fixed(self) -> pl.Expr:
+        # Clamped and scaled values fit in int64 by construction of ``p``, so the cast need not
+        # check for overflow (checking costs more than the sum itself on large columns).
+        return (self.clipped() * self.scale).round().cast(pl.Int64, wrap_numerical=True)
+
     def int_sum(self) -> pl.Expr:
-        return (self.clipped() * self.scale).round().cast(pl.Int64).sum()
+        return self.fixed().sum()
 
     def centred_sum(self) -> pl.Expr:
-        return ((self.clipped() * self.scale).round().cast(pl.Int64) - self.c_int).sum()
+        return (self.fixed() - self.c_int).sum()
 
     def centred_squares(self) -> pl.Expr:
         dev = self.clipped() - self.center
-        return (dev * dev * self.scale2).round().cast(pl.Int64).clip(0, self.sq_hi).sum()
+        squares = (dev * dev * self.scale2).round().cast(pl.Int64, wrap_numerical=True)
+        return squares.clip(0, self.sq_hi).sum()
 
     def noise(self, kind: str, target: float, vector: bool) -> mech.Noise:
         d, m = self.ctx.d_in, self.ctx.measure
@@ -386,7 +392,14 @@ def _collect_row(ctx: _Ctx, exprs: list[pl.Expr], column: str | None = None) -> 
     lf = prepared_frame(ctx.spec, ctx.query.steps)
     if column is not None:
         lf = lf.filter(pl.col(column).is_not_null())
-    return lf.select(exprs).collect().row(0, named=True)
+    return collect(lf.select(exprs)).row(0, named=True)
+
+
+def collect(lf: pl.LazyFrame) -> pl.DataFrame:
+    """Run a one-row aggregate with the streaming engine, which fuses the fixed-point arithmetic
+    into one pass (about half the time of the in-memory engine on 10⁷ rows); integer sums are
+    exact, so the engine does not change any pre-noise value."""
+    return lf.collect(engine="streaming")
 
 
 def _prepare_count(ctx: _Ctx, target: float, column: str | None = None) -> Prepared:
@@ -411,7 +424,7 @@ def _prepare_mean(ctx: _Ctx, num: _Numeric, target: float) -> Prepared:
     loss = _verified(ctx, [(n_noise, "count", num), (s_noise, "csum", num)])
 
     def run() -> list[Cell]:
-        row = _collect_row(ctx, [pl.len().alias("n"), num.centred_sum().alias("s")], num.name)
+        row = _collect_row(ctx, [pl.col(num.name).count().alias("n"), num.centred_sum().alias("s")])
         n, s = n_noise.release(int(row["n"])), s_noise.release(int(row["s"] or 0))
         a_n, a_s = n_noise.accuracy(ctx.alpha / 2), s_noise.accuracy(ctx.alpha / 2)
         est, ci = _mean_from(num, n, s, a_n, a_s)
@@ -469,8 +482,9 @@ def _verified(
 def _quantile_values(
     ctx: _Ctx, num: _Numeric, lf: pl.LazyFrame | None = None
 ) -> np.ndarray[Any, Any]:
+    """The clamped non-null values, sorted (by polars, in parallel) for ``Quantile.release``."""
     frame = lf if lf is not None else prepared_frame(ctx.spec, ctx.query.steps)
-    out = frame.select(num.clipped().drop_nulls()).collect()
+    out = frame.select(num.clipped().drop_nulls().sort()).collect()
     return out.to_series().to_numpy()
 
 
@@ -854,7 +868,7 @@ def _grouped_numeric(
         def run_q() -> list[Cell]:
             lf = prepared_frame(ctx.spec, ctx.query.steps).filter(pl.col(num.name).is_not_null())
             by = list(ctx.query.by)
-            grouped = lf.group_by(by).agg(num.clipped().alias("__v__")).collect()
+            grouped = lf.group_by(by).agg(num.clipped().sort().alias("__v__")).collect()
             values = {tuple(r[:-1]): r[-1] for r in grouped.select([*by, "__v__"]).iter_rows()}
             cells = []
             for k in keys:
