@@ -13,7 +13,6 @@ import argparse
 import cProfile
 import gc
 import io
-import os
 import pstats
 import resource
 import shutil
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import polars as pl
+from machine import load_text, process_age_s
 
 STATES = ["AL", "AK", "AZ", "CA", "CO", "FL", "GA", "IL", "MA", "NY", "OH", "PA", "TX", "WA"]
 BOUNDS: dict[str, tuple[float, float]] = {"age": (18, 90), "income": (0, 250_000)}
@@ -129,30 +129,6 @@ def peak_rss_mb() -> float:
     """Peak resident set size of this process so far (ru_maxrss is KiB on Linux)."""
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kib / 1024 if sys.platform != "darwin" else kib / 1024 / 1024
-
-
-def process_age_s() -> float | None:
-    """Seconds since this process started, imports included (Linux /proc; None elsewhere)."""
-    try:
-        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-        return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def load_text() -> str:
-    """Load average, and Linux CPU pressure: other processes competing for the CPUs."""
-    try:
-        text = ", ".join(f"{v:.2f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
-    except OSError:
-        text = "unknown"
-    try:
-        some = Path("/proc/pressure/cpu").read_text().splitlines()[0].split()
-        text += "; CPU pressure " + " ".join(f for f in some[1:3])
-    except (OSError, IndexError):
-        pass
-    return text
 
 
 def ms_since(start: float) -> float:
