@@ -1,43 +1,33 @@
-"""Generate the bundled synthetic patients table (no real person is in it)."""
+"""Write the notebooks' bundled synthetic tables (no real person is in them).
+
+    python scripts/make_data.py                 # notebooks/data/patients.csv and transactions.csv
+    python scripts/make_data.py --patients 100000 --out /tmp/big
+
+The tables come from ``jupyter_privacy.datasets``; the same arguments give the same files.
+"""
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from jupyter_privacy.datasets import write_bundled
 
-STATES = ["AL", "AK", "AZ", "CA", "CO", "FL", "GA", "IL", "MA", "NY", "OH", "PA", "TX", "WA"]
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "notebooks" / "data"
 
 
-def synthetic_patients(n: int, seed: int = 7) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    age = np.clip(rng.normal(47, 18, n).round(), 0, 105).astype(int)
-    income = np.round(rng.lognormal(10.6, 0.6, n), -1)
-    return pd.DataFrame(
-        {
-            "patient_id": np.arange(1, n + 1),
-            "age": age,
-            "income": income,
-            "state": rng.choice(
-                STATES, n, p=np.linspace(2, 1, len(STATES)) / np.linspace(2, 1, len(STATES)).sum()
-            ),
-            "diagnosis": rng.choice(
-                ["asthma", "diabetes", "hypertension", "none"], n, p=[0.1, 0.15, 0.25, 0.5]
-            ),
-            "visits": rng.poisson(3, n),
-            "smoker": rng.random(n) < 0.18,
-        }
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=5_000, help="patient rows (5000)")
+    parser.add_argument(
+        "--customers", type=int, default=800, help="customers in transactions (800)"
     )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder (notebooks/data)")
+    args = parser.parse_args(argv)
+    for path in write_bundled(args.out, args.patients, args.customers):
+        print(f"wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
-    out = (
-        Path(sys.argv[2])
-        if len(sys.argv) > 2
-        else Path(__file__).parent.parent / "notebooks" / "data" / "patients.csv"
-    )
-    synthetic_patients(rows).to_csv(out, index=False)
-    print(f"wrote {rows} rows to {out}")
+    raise SystemExit(main())
