@@ -311,13 +311,19 @@ def _node_text(node: dict[str, Any]) -> str:
         )
     if node["kind"] == "transform":
         return f"{node['label']}    {node['text']}"
-    cost = fmt(node["epsilon"] or 0.0) + (f", {fmt(node['delta'], 'δ')}" if node["delta"] else "")
-    extras = [cost, node["mechanism"]]
-    if node["execution_count"] is not None:
-        extras.append(f"cell [{node['execution_count']}]")
+    extras = release_facts(node)
     if node["replayed"]:
         extras.append(f"replayed {node['replayed']}×")
     return f"{node['query']}  →  {node['label']}   " + " · ".join(extras)
+
+
+def release_facts(node: dict[str, Any]) -> list[str]:
+    """Cost, mechanism and cell of a release node, for the text tree and the HTML panel."""
+    cost = fmt(node["epsilon"] or 0.0) + (f", {fmt(node['delta'], 'δ')}" if node["delta"] else "")
+    facts = [cost, node["mechanism"]]
+    if node["execution_count"] is not None:
+        facts.append(f"cell [{node['execution_count']}]")
+    return facts
 
 
 __all__ = ["Lineage", "build_lineage"]

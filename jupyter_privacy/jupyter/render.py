@@ -14,7 +14,7 @@ from typing import Any
 
 from jupyter_privacy.core.budget import fmt
 from jupyter_privacy.core.errors import PrivacyError
-from jupyter_privacy.core.lineage import Lineage
+from jupyter_privacy.core.lineage import Lineage, release_facts
 from jupyter_privacy.core.release import Release, ReleaseTable
 from jupyter_privacy.core.workspace import BudgetState
 
@@ -186,10 +186,7 @@ def _lineage_item(node: dict[str, Any]) -> str:
         )
     if node["kind"] == "transform":
         return f'<code style="{CODE}" title="{escape(node["text"])}">{escape(node["label"])}</code>'
-    cost = fmt(node["epsilon"] or 0.0) + (f", {fmt(node['delta'], 'δ')}" if node["delta"] else "")
-    extras = [cost, node["mechanism"]]
-    if node["execution_count"] is not None:
-        extras.append(f"cell [{node['execution_count']}]")
+    extras = release_facts(node)
     badges = _badges(False)
     if node["replayed"]:
         badges += _badge(f"replayed {node['replayed']}×", INFO)
