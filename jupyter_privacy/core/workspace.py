@@ -266,12 +266,13 @@ class Workspace:
                     },
                 }
             )
-        return {
-            "version": 1,
-            "created": now(),
-            "sources": {n: s.describe() for n, s in self.sources.items()},
-            "releases": releases,
-        }
+        sources = {}
+        for n, s in self.sources.items():
+            described = s.describe()
+            if described["path"]:  # replay matches by file name; a published file names no folders
+                described["path"] = Path(str(described["path"])).name
+            sources[n] = described
+        return {"version": 1, "created": now(), "sources": sources, "releases": releases}
 
     def load_manifest(self, manifest: dict[str, Any] | None) -> None:
         """Enter replay mode (every query must be in the manifest), or leave it with None."""
