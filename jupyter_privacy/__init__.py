@@ -11,6 +11,7 @@ from typing import Any
 from jupyter_privacy.api import (
     audit,
     budget,
+    connect,
     cut,
     export_releases,
     lineage,
@@ -55,6 +56,7 @@ __all__ = [
     "UnsupportedOperationError",
     "audit",
     "budget",
+    "connect",
     "cut",
     "export_releases",
     "lineage",

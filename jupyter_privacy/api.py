@@ -60,6 +60,32 @@ def use_workspace(home: str | Path | None) -> Workspace:
         return _workspace
 
 
+def connect(
+    target: str | Path,
+    *,
+    token: str | None = None,
+    token_file: str | Path | None = None,
+    retry_seconds: float = 10.0,
+) -> Any:
+    """Curator mode: use the curator at ``target`` (a Unix socket path or ``tcp://HOST:PORT``).
+
+    From then on ``jp.source(name)`` returns frames whose data, ledger and audit log stay in the
+    curator process; the kernel holds plans and releases only. Returns the remote workspace
+    (``cur['patients']`` is a frame too).
+    """
+    global _workspace
+    from jupyter_privacy.curator.client import RemoteWorkspace
+
+    remote = RemoteWorkspace.connect(
+        target, token=token, token_file=token_file, retry_seconds=retry_seconds
+    )
+    with _lock:
+        if _workspace is not None:
+            _workspace.close()
+        _workspace = remote
+    return remote
+
+
 def register(
     data: Any,
     *,

@@ -32,11 +32,20 @@ class SourcePolicy:
 
 
 @dataclass(frozen=True)
+class CuratorPolicy:
+    """``[curator]``: where the curator listens (``socket`` path or ``url``) and the token file."""
+
+    target: str
+    token_file: Path | None = None
+
+
+@dataclass(frozen=True)
 class Policy:
     path: Path
     epsilon: float = DEFAULT_EPSILON
     alpha: float = DEFAULT_ALPHA
     sources: tuple[SourcePolicy, ...] = ()
+    curator: CuratorPolicy | None = None
 
 
 def _fail(path: Path, reason: str, fix: str = "") -> PolicyError:
@@ -86,4 +95,30 @@ def load_policy(path: Path) -> Policy:
             "alpha": entry.get("alpha", alpha),
         }
         sources.append(SourcePolicy(name, (path.parent / entry["path"]).resolve(), kwargs))
-    return Policy(path, epsilon, alpha, tuple(sources))
+    curator = _curator(path, data["curator"]) if "curator" in data else None
+    return Policy(path, epsilon, alpha, tuple(sources), curator)
+
+
+def _curator(path: Path, entry: object) -> CuratorPolicy:
+    """The ``[curator]`` section; relative paths are relative to the policy file."""
+    fix = 'socket = "curator.sock"\ntoken_file = "curator.token"'
+    if not isinstance(entry, dict):
+        raise _fail(path, "[curator] must be a table", fix)
+    unknown = set(entry) - {"socket", "url", "token_file"}
+    if unknown:
+        raise _fail(path, f"[curator] has unknown setting '{sorted(unknown)[0]}'", fix)
+    if ("socket" in entry) == ("url" in entry):
+        raise _fail(path, "[curator] needs exactly one of socket or url", fix)
+    values = [entry.get(k) for k in ("socket", "url", "token_file") if k in entry]
+    if not all(isinstance(v, str) and v for v in values):
+        raise _fail(path, "[curator] settings must be non-empty strings", fix)
+    here = path.parent
+    target = (
+        str((here / Path(entry["socket"]).expanduser()).resolve())
+        if "socket" in entry
+        else entry["url"]
+    )
+    token = entry.get("token_file")
+    return CuratorPolicy(
+        target, (here / Path(token).expanduser()).resolve() if token is not None else None
+    )

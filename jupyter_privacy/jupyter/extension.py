@@ -159,8 +159,11 @@ def load(shell: Any) -> None:
     policy_path = _policy_path(shell)
     if policy_path is not None:
         policy = load_policy(policy_path)
-        for source in policy.sources:
-            api.register(source.path, name=source.name, **source.kwargs)
+        if policy.curator is not None:  # curator mode: the curator owns the sources
+            ws = api.connect(policy.curator.target, token_file=policy.curator.token_file)
+        else:
+            for source in policy.sources:
+                api.register(source.path, name=source.name, **source.kwargs)
         state.policy = policy_path
     for name in READERS:
         state.readers[name] = getattr(pd, name)

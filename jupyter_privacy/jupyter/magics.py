@@ -101,7 +101,10 @@ class PrivacyMagics(Magics):
     def _status(self) -> None:
         ws = api.workspace()
         mode = "replay" if ws.replay_manifest is not None else "guard-rail"
-        print(f"jupyter-privacy · {mode} mode · ledger {ws.home / 'ledger.sqlite'}")
+        where = f"ledger {ws.home / 'ledger.sqlite'}"
+        if getattr(ws, "address", None):  # a curator's workspace (jp.connect)
+            mode, where = "curator", f"curator {ws.address}"
+        print(f"jupyter-privacy · {mode} mode · {where}")
         if not ws.sources:
             print("no sources registered: jp.register(...) or %privacy register ...")
         for name in sorted(ws.sources):

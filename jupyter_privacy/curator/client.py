@@ -1,0 +1,501 @@
+"""The kernel end of curator mode: a workspace whose sources, ledger and audit log are remote.
+
+``RemoteWorkspace`` offers the interface that frames, the API, the comm and the widgets use
+(``run``, ``source``, ``budget_state``, ``sources``, ``ledger.releases``, ``listeners``), so the
+same ``SensitiveFrame`` and the same widgets work unchanged. The kernel holds plans, public
+schemas and bounds, and releases: nothing else ever arrives.
+
+A dropped connection is re-opened and the request sent again with the same request id; the
+curator answers a repeated id from its journal, so a release is never charged twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from jupyter_privacy.core import errors
+from jupyter_privacy.core.budget import Budget, Cost, check_parameter
+from jupyter_privacy.core.errors import InvalidArgumentError, PolicyError, PrivacyError
+from jupyter_privacy.core.ledger import Ledger, Refusal, VerifyResult
+from jupyter_privacy.core.plan import Query
+from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
+from jupyter_privacy.core.schema import ColumnInfo
+from jupyter_privacy.core.source import SourceSpec
+from jupyter_privacy.core.workspace import BudgetState, Workspace, build_release
+from jupyter_privacy.curator import protocol
+from jupyter_privacy.curator.auth import read_token
+from jupyter_privacy.curator.protocol import CuratorError, CuratorUnavailableError
+from jupyter_privacy.frame import SensitiveFrame
+
+_REFUSALS: dict[str, type[PrivacyError]] = {
+    cls.code: cls
+    for cls in (
+        errors.RowAccessError,
+        errors.BudgetExceededError,
+        errors.MissingBoundsError,
+        errors.UnsupportedOperationError,
+        errors.ReplayMissError,
+        errors.PolicyError,
+        errors.InvalidArgumentError,
+        errors.ReleaseFailedError,
+        CuratorError,
+        CuratorUnavailableError,
+    )
+}
+_STATE_FIELDS = (
+    "source",
+    "mode",
+    "epsilon_total",
+    "epsilon_spent",
+    "delta_total",
+    "delta_spent",
+    "rho_total",
+    "rho_spent",
+    "naive_epsilon",
+    "default_epsilon",
+)
+
+
+class _Dropped(Exception):
+    """The connection broke before a whole response arrived."""
+
+
+class Connection:
+    """One authenticated connection that re-opens itself; one request at a time."""
+
+    def __init__(
+        self,
+        target: str,
+        token: str,
+        *,
+        retry_seconds: float = 10.0,
+        trace: list[bytes] | None = None,
+    ) -> None:
+        from jupyter_privacy.curator.server import parse_address
+
+        self.target = target
+        self._address = parse_address(target)
+        self._token = token
+        self.retry_seconds = retry_seconds
+        #: Every line sent and received, when a list is given (the red-team tests scan it).
+        self.trace = trace
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._rfile: BinaryIO | None = None
+        self.identity: dict[str, Any] = {}
+        with self._lock:
+            self._open()
+
+    # --- transport -----------------------------------------------------------------------------
+    def _open(self) -> None:
+        path, host, port = self._address
+        if path is not None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(10)
+            try:
+                sock.connect(path)
+            except OSError:
+                sock.close()
+                raise
+        else:
+            sock = socket.create_connection((host, port or 0), timeout=10)
+        sock.settimeout(None)
+        self._sock, self._rfile = sock, sock.makefile("rb")
+        hello = {
+            "v": protocol.VERSION,
+            "id": "hello",
+            "op": "hello",
+            "protocol": protocol.PROTOCOL,
+            "token": self._token,
+        }
+        response = self._exchange(hello)
+        if not response.get("ok"):
+            self.close()
+            raise self._error(response, "connect", self.target)
+        self.identity = response["result"]
+
+    def close(self) -> None:
+        if self._rfile is not None:
+            with contextlib.suppress(OSError):
+                self._rfile.close()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+        self._sock = self._rfile = None
+
+    def _exchange(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        if self._sock is None or self._rfile is None:
+            raise _Dropped()
+        line = protocol.encode(message)
+        if self.trace is not None:
+            self.trace.append(line)
+        try:
+            self._sock.sendall(line)
+            answer = self._rfile.readline(protocol.MAX_RESPONSE_BYTES + 1)
+        except OSError:
+            raise _Dropped() from None
+        if not answer.endswith(b"\n"):
+            raise _Dropped()
+        if self.trace is not None:
+            self.trace.append(answer)
+        return protocol.decode_response(answer)
+
+    # --- requests ------------------------------------------------------------------------------
+    def call(
+        self,
+        op: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        operation: str = "reach the curator",
+        source: str = "-",
+    ) -> Any:
+        """Send one request (again, on a new connection, if the old one dropped); its result."""
+        args = dict(args or {})
+        message = {"v": protocol.VERSION, "id": uuid.uuid4().hex[:16], "op": op, **args}
+        deadline = time.monotonic() + self.retry_seconds
+        pause = 0.05
+        with self._lock:
+            while True:
+                try:
+                    response = self._exchange(message)
+                    break
+                except _Dropped:
+                    self.close()
+                while True:
+                    if time.monotonic() > deadline:
+                        raise self._unavailable(operation, source, args.get("request_id"))
+                    try:
+                        self._open()
+                        break
+                    except (OSError, _Dropped):
+                        self.close()
+                        time.sleep(pause)
+                        pause = min(pause * 2, 1.0)
+        if not response.get("ok"):
+            raise self._error(response, operation, source)
+        return response["result"]
+
+    def _unavailable(self, operation: str, source: str, request_id: str | None) -> PrivacyError:
+        details = [("curator", self.target), ("waited", f"{self.retry_seconds:g} s")]
+        if request_id:
+            details.append(("request", f"{request_id}: charged at most once; rerun to find out"))
+        return CuratorUnavailableError(
+            operation,
+            source,
+            "the curator cannot be reached",
+            details,
+            ["run the cell again when the curator is back (the same query is never charged twice)"],
+        )
+
+    @staticmethod
+    def _error(response: dict[str, Any], operation: str, source: str) -> PrivacyError:
+        err = response.get("error") or {}
+        refusal = err.get("refusal")
+        if isinstance(refusal, dict):
+            cls = _REFUSALS.get(str(refusal.get("code")), PrivacyError)
+            return cls(
+                str(refusal["operation"]),
+                str(refusal["source"]),
+                str(refusal["reason"]),
+                [(str(k), str(v)) for k, v in refusal.get("details", [])],
+                [str(f) for f in refusal.get("fixes", [])],
+            )
+        return CuratorError(
+            operation,
+            source,
+            f"the curator answered {err.get('code', 'error')}: {err.get('message', '')}",
+        )
+
+
+def _token(token: str | None, token_file: str | Path | None) -> str:
+    if token is not None and token_file is not None:
+        raise InvalidArgumentError(
+            "connect to the curator",
+            "-",
+            "give token= or token_file=, not both",
+            [],
+            ["jp.connect('curator.sock', token_file='curator.token')"],
+        )
+    if token is not None:
+        return token
+    if token_file is None:
+        raise InvalidArgumentError(
+            "connect to the curator",
+            "-",
+            "a token is needed",
+            [],
+            ["jp.connect('curator.sock', token_file='~/.jupyter_privacy/curator.token')"],
+        )
+    return read_token(Path(token_file))
+
+
+class RemoteLedger(Ledger):
+    """The curator's ledger, read through the protocol; it cannot be written from the kernel."""
+
+    def __init__(self, connection: Connection) -> None:  # no local database: nothing to open
+        self.path = Path(connection.target)
+        self._connection = connection
+
+    def close(self) -> None:
+        return None
+
+    def releases(self, source: str | None = None) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._connection.call(
+            "releases", {"source": source}, operation="list releases", source=source or "-"
+        )
+        return found
+
+    def audit_rows(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self._connection.call("audit", operation="read the audit log")
+        return rows
+
+    def verify(self) -> VerifyResult:
+        return VerifyResult(**self._connection.call("verify", operation="verify the audit log"))
+
+    def _refuse(self, *_: Any, **__: Any) -> Any:
+        raise PolicyError(
+            "write the ledger",
+            self._connection.target,
+            "in curator mode the ledger belongs to the curator",
+            [],
+            ["jupyter-privacy ledger show   # on the curator's host"],
+        )
+
+    def ensure_source(self, name: str, mode: Any, total: Cost, budget: dict[str, float]) -> None:
+        self._refuse()
+
+    def totals(self, name: str) -> tuple[Cost, Cost]:
+        return self._refuse()  # type: ignore[no-any-return]
+
+    def charge(self, *args: Any, **kwargs: Any) -> int | Refusal:
+        return self._refuse()  # type: ignore[no-any-return]
+
+    def lookup(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        return self._refuse()  # type: ignore[no-any-return]
+
+    def record_release(self, *args: Any, **kwargs: Any) -> None:
+        self._refuse()
+
+    def audit(self, *args: Any, **kwargs: Any) -> None:
+        self._refuse()
+
+
+class RemoteWorkspace(Workspace):
+    """Sources, ledger and audit log in a curator process; this object holds only public facts."""
+
+    def __init__(self, connection: Connection) -> None:
+        super().__init__(home=Path.cwd())
+        self.connection = connection
+        self.address = connection.target
+        self._remote_ledger = RemoteLedger(connection)
+        # request digest -> request id of a run that got no answer: a rerun reuses the id.
+        self._unanswered: dict[str, str] = {}
+        self.refresh()
+
+    @classmethod
+    def connect(
+        cls,
+        target: str | Path,
+        *,
+        token: str | None = None,
+        token_file: str | Path | None = None,
+        retry_seconds: float = 10.0,
+        trace: list[bytes] | None = None,
+    ) -> RemoteWorkspace:
+        secret = _token(token, token_file)
+        try:
+            connection = Connection(str(target), secret, retry_seconds=retry_seconds, trace=trace)
+        except OSError:
+            raise CuratorUnavailableError(
+                "connect to the curator",
+                str(target),
+                "nothing is listening there",
+                [],
+                ["jupyter-privacy serve --policy privacy.toml   # on the curator's host"],
+            ) from None
+        return cls(connection)
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._remote_ledger
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __getitem__(self, name: str) -> SensitiveFrame:
+        self.source(name)
+        return SensitiveFrame(self, name)
+
+    def __repr__(self) -> str:
+        who = self.connection.identity.get("client", "?")
+        names = ", ".join(sorted(self.sources)) or "(none)"
+        return f"<curator {self.address} as {who}: sources {names}>"
+
+    # --- sources ---------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Fetch the public description of every source the curator serves."""
+        described = self.connection.call("sources", operation="list sources")
+        self.sources = {name: _spec(d) for name, d in described.items()}
+
+    def register(self, data: Any, *, name: str | None = None, **kwargs: Any) -> SourceSpec:
+        raise PolicyError(
+            "register",
+            str(name or "-"),
+            "in curator mode the curator declares the sources; the kernel never names a file",
+            [("curator", self.address), ("served", ", ".join(sorted(self.sources)) or "(none)")],
+            ["jp.source('patients')", "add the source to the curator's privacy.toml"],
+        )
+
+    def source(self, name: str) -> SourceSpec:
+        if name not in self.sources:
+            self.refresh()
+        return super().source(name)
+
+    def budget_state(self, name: str) -> BudgetState:
+        self.source(name)
+        state = self.connection.call(
+            "budget", {"source": name}, operation="read the budget", source=name
+        )
+        return BudgetState(**{k: state[k] for k in _STATE_FIELDS})
+
+    def load_manifest(self, manifest: dict[str, Any] | None) -> None:
+        if manifest is None:
+            return
+        raise PolicyError(
+            "load a release manifest",
+            self.address,
+            "replay runs without a curator",
+            [],
+            ["jp.use_workspace(None); jp.replay('releases.json')"],
+        )
+
+    def export_manifest(self) -> dict[str, Any]:
+        manifest: dict[str, Any] = self.connection.call("export", operation="export releases")
+        return manifest
+
+    # --- releasing --------------------------------------------------------------------------------
+    def run(
+        self,
+        query: Query,
+        *,
+        epsilon: float | None = None,
+        accuracy: float | None = None,
+        alpha: float | None = None,
+        delta: float | None = None,
+        dry_run: bool = False,
+    ) -> Release | ReleaseTable | Estimate:
+        spec = self.source(query.source)
+        op = f"compute {query.statistic}" + (f" of '{query.column}'" if query.column else "")
+        options = {"epsilon": epsilon, "accuracy": accuracy, "alpha": alpha, "delta": delta}
+        _check_sendable(options, spec.name, op)
+        plan = query.to_json()
+        body = {"plan": plan, "options": {**options, "dry_run": bool(dry_run)}}
+        key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        request_id = self._unanswered.get(key) or uuid.uuid4().hex
+        if not dry_run:
+            self._unanswered[key] = request_id
+        try:
+            result = self.connection.call(
+                "run",
+                {"request_id": request_id, "context": _context(self.context()), **body},
+                operation=op,
+                source=spec.name,
+            )
+        except CuratorUnavailableError:
+            raise  # unanswered: the same query later reuses this request id
+        except PrivacyError:
+            self._unanswered.pop(key, None)
+            raise
+        self._unanswered.pop(key, None)
+        if result["kind"] == "estimate":
+            return Estimate(**result["estimate"])
+        replayed = bool(result["replayed"])
+        payload = result["payload"]
+        if not replayed:
+            self._emit({"type": "charge", "source": spec.name})
+        self._emit(
+            {
+                "type": "release",
+                "source": spec.name,
+                "release_id": payload["id"],
+                "replayed": replayed,
+            }
+        )
+        return build_release(payload, replayed=replayed)
+
+
+def _spec(described: dict[str, Any]) -> SourceSpec:
+    """A ``SourceSpec`` with no data: the public half of the curator's registration."""
+    columns = {
+        col: ColumnInfo(
+            info["kind"],
+            tuple(info["bounds"]) if info["bounds"] else None,
+            tuple(info["keys"]) if info["keys"] is not None else None,
+        )
+        for col, info in described["columns"].items()
+    }
+    b = described["budget"]
+    return SourceSpec(
+        name=described["name"],
+        data=None,
+        schema=columns,
+        budget=Budget(b["epsilon"], b["delta"]),
+        privacy_unit=described["privacy_unit"],
+        max_rows_per_unit=described["max_rows_per_unit"],
+        bounds={c: i.bounds for c, i in columns.items() if i.bounds is not None},
+        keys={c: i.keys for c, i in columns.items() if i.keys is not None and i.kind != "bool"},
+        default_epsilon=described["default_epsilon"],
+        alpha=described["alpha"],
+        origin="curator",
+    )
+
+
+def _check_sendable(options: Mapping[str, Any], source: str, op: str) -> None:
+    """Values JSON cannot carry (NaN, inf, non-numbers) are refused here, as in-process."""
+    for name, value in options.items():
+        if value is None:
+            continue
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and math.isfinite(value):
+            continue
+        if name == "alpha":
+            raise InvalidArgumentError(
+                op,
+                source,
+                "alpha must be a number strictly between 0 and 1",
+                [("given", repr(value))],
+                ["alpha=0.05"],
+            )
+        check_parameter(name, value, allow_zero=name == "delta", source=source, operation=op)
+
+
+def _context(context: Mapping[str, Any]) -> dict[str, Any]:
+    count = context.get("execution_count")
+    ok = isinstance(count, int) and not isinstance(count, bool) and count >= 0
+    return {"execution_count": count if ok else None}
+
+
+def connect(
+    target: str | Path,
+    *,
+    token: str | None = None,
+    token_file: str | Path | None = None,
+    retry_seconds: float = 10.0,
+) -> RemoteWorkspace:
+    """Connect to a curator (a Unix socket path or ``tcp://127.0.0.1:PORT``)."""
+    return RemoteWorkspace.connect(
+        target, token=token, token_file=token_file, retry_seconds=retry_seconds
+    )
+
+
+__all__ = ["Connection", "RemoteLedger", "RemoteWorkspace", "connect"]
