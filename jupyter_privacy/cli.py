@@ -1,4 +1,4 @@
-"""``jupyter-privacy``: check the audit log and read the ledger from a shell."""
+"""``jupyter-privacy``: check the audit log, read the ledger, run the curator."""
 
 from __future__ import annotations
 
@@ -100,6 +100,43 @@ def ledger_reset(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    """Run the curator until SIGINT or SIGTERM (the server code is imported only here)."""
+    import signal
+    import threading
+
+    from jupyter_privacy.curator.server import Limits, build
+
+    target = args.socket or args.url
+    server = build(
+        Path(args.policy),
+        home=Path(args.home) if args.home else None,
+        target=target,
+        token_file=Path(args.token_file) if args.token_file else None,
+        limits=Limits(rate=args.rate, max_request_bytes=args.max_request_bytes),
+        socket_mode=int(args.socket_mode, 8),
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start()
+    names = ", ".join(sorted(server.curator.ws.sources)) or "(none)"
+    print(f"jupyter-privacy curator on {server.address}; sources: {names}", flush=True)
+    stop.wait()
+    server.stop()
+    return 0
+
+
+def token_add(args: argparse.Namespace) -> int:
+    """Issue a client token: the file (0600) for the client, its hash for the curator."""
+    from jupyter_privacy.curator.auth import Registry, issue
+
+    registry = Registry((Path(args.home) if args.home else default_home()) / "clients.json")
+    client = issue(registry, args.name, Path(args.out), args.uid)
+    print(f"token for {client.name} written to {args.out}; registered in {registry.path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jupyter-privacy", description=__doc__)
     parser.add_argument(
@@ -122,10 +159,30 @@ def main(argv: list[str] | None = None) -> int:
     reset.add_argument("--all", action="store_true", help="reset every source in the ledger")
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset.add_argument("--reason", default="workshop reset", help="recorded in the audit log")
+    srv = sub.add_parser("serve", help="run the curator (curator mode)")
+    srv.add_argument("--policy", required=True, help="privacy.toml declaring the sources")
+    where = srv.add_mutually_exclusive_group()
+    where.add_argument("--socket", help="Unix socket path (default: [curator] in the policy)")
+    where.add_argument("--url", help="tcp://127.0.0.1:PORT (loopback only)")
+    srv.add_argument("--token-file", help="this user's token file (created 0600 if missing)")
+    srv.add_argument("--socket-mode", default="660", help="octal mode of the socket (660)")
+    srv.add_argument("--rate", type=float, default=50.0, help="requests per second per client")
+    srv.add_argument("--max-request-bytes", type=int, default=1 << 20)
+    token = sub.add_parser("token", help="curator client tokens").add_subparsers(
+        dest="action", required=True
+    )
+    add = token.add_parser("add", help="issue a token file for a client")
+    add.add_argument("name", help="the client's name in the audit log")
+    add.add_argument("--out", required=True, help="the token file to create (mode 0600)")
+    add.add_argument("--uid", type=int, help="the only uid allowed to use it on the socket")
     args = parser.parse_args(argv)
     try:
         if args.command == "audit":
             return audit_verify(args)
+        if args.command == "serve":
+            return serve(args)
+        if args.command == "token":
+            return token_add(args)
         if args.action == "reset":
             return ledger_reset(args)
         return ledger_show(args)

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -45,6 +46,8 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 """
 AUDIT_FIELDS = ("seq", "time", "user", "source", "plan", "cost", "outcome", "detail")
+#: Who the audit log records as asking; a curator sets it per request to the client's identity.
+acting_user: ContextVar[str | None] = ContextVar("acting_user", default=None)
 
 
 def now() -> str:
@@ -303,7 +306,7 @@ class Ledger:
         entry = {
             "seq": seq,
             "time": now(),
-            "user": _user(),
+            "user": acting_user.get() or _user(),
             "source": source,
             "plan": plan,
             "cost": json.dumps(cost.to_json(), sort_keys=True),
