@@ -103,7 +103,7 @@ def test_quantile_scores_from_sorted_values_equal_opendps_score_transformation(
     cands = tuple(float(v) for v in np.linspace(0, 10, 21))
     m = mech.quantile(cands, q, 1, 1.0, "pure")
     theirs = mech.quantile_score(cands, q)(values.tolist())
-    assert m.scores(np.sort(values)) == list(theirs)
+    assert m.scores(np.sort(values)).tolist() == list(theirs)
 
 
 @pytest.mark.parametrize("measure", ["pure", "zcdp"])
@@ -129,3 +129,14 @@ def test_quantile_selection_composes_to_opendps_private_quantile(
     sure = mech.quantile(cands, q, 1, 1e4, measure)
     data = np.sort(np.arange(0.0, 91.0))
     assert abs(sure.release(data) - np.quantile(data, q)) <= 1.0
+
+
+def test_quantile_scores_take_the_exact_path_for_huge_inputs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cands = tuple(float(v) for v in np.linspace(0, 10, 21))
+    values = np.sort(np.random.default_rng(3).uniform(-1, 11, 500).round(1))
+    m = mech.quantile(cands, 0.123456, 1, 1.0, "pure")
+    fast = m.scores(values).tolist()
+    monkeypatch.setattr(mech, "FAST_SCORES_BELOW", 0)
+    assert m.scores(values).tolist() == fast == list(mech.quantile_score(cands, 0.123456)(values))

@@ -36,12 +36,20 @@ def output_measure(measure: Measure) -> Any:
 
 
 def calibrate(
-    build: Callable[[float], Any], d_mid: Any, target: float, measure: Measure
+    build: Callable[[float], Any],
+    d_mid: Any,
+    target: float,
+    measure: Measure,
+    unit: float | None = None,
 ) -> tuple[Any, float]:
-    """The measurement (and its scale) whose OpenDP map is at most ``target``, scale near minimal."""
+    """The measurement (and its scale) whose OpenDP map is at most ``target``, scale near minimal.
+
+    ``unit`` is the map at scale 1 when the caller already knows it (it only seeds the search;
+    the returned measurement's own map is always checked)."""
     if not (target > 0 and math.isfinite(target)):
         raise CalibrationError("target loss must be finite and positive")
-    unit = float(build(1.0).map(d_mid))
+    if unit is None:
+        unit = float(build(1.0).map(d_mid))
     scale = unit / target if measure == "pure" else math.sqrt(unit / target)
     scale = max(scale, 1e-300)
     for _ in range(200):
@@ -165,6 +173,7 @@ def loss_of(noise: Noise, sensitivity: int) -> float:
 
 
 U64_MAX = 2**64 - 1
+FAST_SCORES_BELOW = 2**62  # den·n below this: int64 scores cannot overflow or reach the clamp
 
 
 @dataclass(frozen=True)
@@ -187,22 +196,22 @@ class Quantile:
     alpha_num: int
     alpha_den: int
 
-    def scores(self, sorted_values: np.ndarray[Any, Any]) -> list[int]:
-        """|den·#(x < c) − num·(n − #(x = c))| per candidate, as OpenDP computes it."""
+    def scores(self, sorted_values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """|den·#(x < c) − num·(n − #(x = c))| per candidate, as OpenDP computes it (u64)."""
         cands = np.asarray(self.candidates, dtype=np.float64)
-        lt = np.searchsorted(sorted_values, cands, side="left")
-        le = np.searchsorted(sorted_values, cands, side="right")
+        lt = np.searchsorted(sorted_values, cands, side="left").astype(np.int64)
+        eq = np.searchsorted(sorted_values, cands, side="right").astype(np.int64) - lt
         n, limit = len(sorted_values), U64_MAX // self.alpha_den
-        return [
-            abs(
-                self.alpha_den * min(int(a), limit)
-                - self.alpha_num * min(n - (int(b) - int(a)), limit)
-            )
-            for a, b in zip(lt, le, strict=True)
+        if self.alpha_den * n < FAST_SCORES_BELOW:
+            return np.abs(self.alpha_den * lt - self.alpha_num * (n - eq)).astype(np.uint64)
+        exact = [
+            abs(self.alpha_den * min(int(a), limit) - self.alpha_num * min(n - int(e), limit))
+            for a, e in zip(lt, eq, strict=True)
         ]
+        return np.asarray(exact, dtype=np.uint64)
 
     def release(self, sorted_values: np.ndarray[Any, Any]) -> float:
-        scores = np.asarray(self.scores(sorted_values), dtype=np.uint64)
+        scores = self.scores(sorted_values)
         with OPENDP_LOCK:
             return self.candidates[int(self.select(scores))]
 
@@ -245,8 +254,31 @@ def quantile(
             negate=True,
         )
 
-    meas, scale = calibrate(lambda scale: score >> select(scale), d_in, target, measure)
+    def build(scale: float) -> Any:
+        return score >> select(scale)
+
+    unit = _quantile_unit_loss(candidates, q, d_in, measure, build)
+    meas, scale = calibrate(build, d_in, target, measure, unit)
     return Quantile(meas, candidates, scale, select(scale), num, den)
+
+
+_UNIT_LOSSES: dict[tuple[tuple[float, ...], float, int, str], float] = {}
+
+
+def _quantile_unit_loss(
+    candidates: tuple[float, ...],
+    q: float,
+    d_in: int,
+    measure: Measure,
+    build: Callable[[float], Any],
+) -> float:
+    """The quantile chain's map at scale 1, computed once per candidates, level and measure."""
+    key = (candidates, q, d_in, measure)
+    if key not in _UNIT_LOSSES:
+        if len(_UNIT_LOSSES) > 512:
+            _UNIT_LOSSES.clear()
+        _UNIT_LOSSES[key] = float(build(1.0).map(d_in))
+    return _UNIT_LOSSES[key]
 
 
 # --- unknown keys: noisy counts above a threshold -------------------------------------------------
