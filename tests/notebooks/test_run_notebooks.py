@@ -1,71 +1,195 @@
-"""Every bundled notebook runs headless through a real kernel, and shows what it promises."""
+"""Every bundled notebook runs headless through a real kernel, and shows what it promises.
+
+Each run works on a copy of ``notebooks/`` with canaries planted in the data and its own ledger.
+Cells tagged ``raises-exception`` must show a refusal; no other cell may show one or fail; no
+canary may reach any output or widget state.
+"""
 
 from __future__ import annotations
 
-import shutil
+import json
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+from jupyter_privacy.core.ledger import Ledger
+from tests.notebooks.nbrun import (
+    ALL,
+    NOTEBOOKS,
+    SECRETS,
+    cell_output,
+    copy_notebooks,
+    execute,
+    outputs,
+    text,
+)
 
-
-def _run(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:
-    work = tmp_path / "nb"
-    shutil.copytree(NOTEBOOKS, work, ignore=shutil.ignore_patterns(".jupyter_privacy", ".ipynb_*"))
-    monkeypatch.setenv("JUPYTER_PRIVACY_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("JUPYTER_PRIVACY_POLICY", raising=False)
-    nb = nbformat.read(work / name, as_version=4)
-    NotebookClient(
-        nb,
-        timeout=300,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(work)}},
-        store_widget_state=True,
-    ).execute()
-    return nb
-
-
-def _text(cell: nbformat.NotebookNode) -> str:
-    parts = []
-    for out in cell.get("outputs", []):
-        parts.append(out.get("text", ""))
-        for value in out.get("data", {}).values():
-            parts.append(value if isinstance(value, str) else str(value))
-        parts.extend(out.get("traceback", []))
-    return "\n".join(parts)
+#: Each notebook, and how many of its cells are meant to end in a refusal.
+REFUSALS = {
+    "01-quickstart.ipynb": 2,
+    "02-workshop-dp-basics.ipynb": 2,
+    "03-accuracy-first.ipynb": 1,
+    "04-reviewer-replay.ipynb": 1,
+    "05-user-level-privacy.ipynb": 1,
+}
+EXPECTED = list(REFUSALS)
+Run = Callable[[str], nbformat.NotebookNode]
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
-def test_the_notebook_runs(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    nb = _run(name, tmp_path, monkeypatch)
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """Each notebook runs once per module, on a canary-planted copy with a fresh ledger."""
+    done: dict[str, nbformat.NotebookNode] = {}
+    mp = pytest.MonkeyPatch()
+
+    def execute_once(name: str) -> nbformat.NotebookNode:
+        if name not in done:
+            work = copy_notebooks(tmp_path_factory.mktemp(name.split("-")[0]) / "nb")
+            mp.setenv("JUPYTER_PRIVACY_HOME", str(work.parent / "home"))
+            mp.delenv("JUPYTER_PRIVACY_POLICY", raising=False)
+            done[name] = execute(work / name)
+        return done[name]
+
+    yield execute_once
+    mp.undo()
+
+
+def test_the_notebooks_are_the_documented_five_with_outputs_cleared() -> None:
+    assert ALL == EXPECTED
+    for name in ALL:
+        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+        nbformat.validate(nb)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, (name, cell.source)
+        assert "widgets" not in nb.metadata, name
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_the_notebook_runs_refuses_only_where_tagged_and_leaks_no_canary(
+    name: str, run: Run
+) -> None:
+    nb = run(name)
+    tagged = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        text = _text(cell)
-        allowed = "raises-exception" in cell.metadata.get("tags", [])
-        assert ("Traceback" not in text) and (
-            allowed or not any(o.get("output_type") == "error" for o in cell.get("outputs", []))
-        ), cell.source
+        shown = text(cell)
+        assert "Traceback" not in shown, cell.source
+        assert not any(o.get("output_type") == "error" for o in cell.outputs), cell.source
+        if "raises-exception" in cell.metadata.get("tags", []):
+            tagged += 1
+            assert shown.startswith("Refused to") or "\nRefused to" in shown, cell.source
+        else:
+            assert "Refused to" not in shown, cell.source
+    assert tagged == REFUSALS[name]
+    everything = "\n".join(outputs(nb).values())
+    assert "[noised" in everything  # at least one differentially private release was shown
+    blob = json.dumps(nb)  # outputs and the stored widget state
+    for secret in SECRETS:
+        assert secret not in blob, f"{secret!r} leaked in {name}"
 
 
-def test_getting_started_shows_refusals_releases_replays_and_widgets(
+def test_the_canary_scan_would_see_a_leak(tmp_path: Path) -> None:
+    """The planted values really are in the copied data, so the scan above can fail."""
+    work = copy_notebooks(tmp_path / "nb")
+    raw = (work / "data" / "patients.csv").read_text() + (
+        work / "data" / "transactions.csv"
+    ).read_text()
+    assert all(s in raw for s in SECRETS if "," not in s)
+
+
+def test_quickstart_shows_the_guard_releases_meter_lineage_and_refusals(run: Run) -> None:
+    nb = run("01-quickstart.ipynb")
+    out = outputs(nb)
+    assert "rows are not shown" in cell_output(nb, 'patients = pd.read_csv("data/patients.csv")')
+    assert "Refused to access rows with head on 'patients'" in out["patients.head()"]
+    assert "noised" in out["patients.age.mean(epsilon=0.2)"] and "95% CI" in out["patients.count()"]
+    assert out["again = patients.age.mean(epsilon=0.2)\nagain.replayed, float(again)"].startswith(
+        "(True,"
+    )
+    assert "the query costs more than remains" in out["patients.income.mean(epsilon=10)"]
+    assert "Estimate for patients.count()" in out["patients.count(accuracy=25, dry_run=True)"]
+    for widget_cell in ("jp.budget()", "jp.lineage()"):
+        kinds = [
+            set(o.get("data", {}))
+            for o in next(c for c in nb.cells if c.source == widget_cell).outputs
+        ]
+        assert any("application/vnd.jupyter.widget-view+json" in k for k in kinds), widget_cell
+    assert "vega" in out["by_state.chart()"]
+    restart = cell_output(nb, "import subprocess")
+    spent = [line for line in restart.splitlines() if "spent" in line]
+    assert "replayed: True" in restart
+    assert len(spent) == 2 and spent[0] == spent[1].removeprefix("this kernel: "), restart
+
+
+def test_quickstart_after_a_kernel_restart_replays_everything_and_spends_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    nb = _run("01_getting_started.ipynb", tmp_path, monkeypatch)
-    by_source = {c.source: _text(c) for c in nb.cells if c.cell_type == "code"}
+    work = copy_notebooks(tmp_path / "nb")
+    monkeypatch.setenv("JUPYTER_PRIVACY_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("JUPYTER_PRIVACY_POLICY", raising=False)
+    first = execute(work / "01-quickstart.ipynb")
+    ledger = Ledger(tmp_path / "home" / "ledger.sqlite")
+    try:
+        released = len(ledger.releases())
+        spent = ledger.totals("patients")[1]
+        second = execute(work / "01-quickstart.ipynb")  # a new kernel: what a restart gives
+        assert released >= 4
+        assert len(ledger.releases()) == released
+        assert ledger.totals("patients")[1] == spent
+        assert ledger.verify().ok
+    finally:
+        ledger.close()
     assert (
-        "rows are not shown" in by_source['patients = pd.read_csv("data/patients.csv")\npatients']
+        outputs(first)["patients.count()"].split("\n")[0]
+        == outputs(second)["patients.count()"].split("\n")[0]
     )
-    assert "Refused to access rows with head on 'patients'" in by_source["patients.head()"]
-    assert "noised" in by_source["patients.age.mean(epsilon=0.2)"]
+    assert "replayed" in outputs(second)["patients.count()"]
+
+
+def test_workshop_plots_noise_composes_runs_out_and_thresholds(run: Run) -> None:
+    nb = run("02-workshop-dp-basics.ipynb")
+    assert "vega" in cell_output(nb, "points = alt.Chart(noisy)")
+    composed = cell_output(nb, "def register_copy")
+    assert "1.0" in composed and "0.469" in composed  # five ε = 0.2 queries: pure 1.0, zCDP 0.469
+    assert "the budget is spent" in cell_output(nb, "pure.visits.mean(epsilon=0.1)")
+    assert "replayed: True True" in cell_output(nb, "first = clinic")
+    assert cell_output(nb, "rephrased = ").startswith("False")
+    assert "unknown keys need a budget with δ" in cell_output(nb, "undeclared_pure = ")
+    assert "δ = 5e-08" in cell_output(nb, "undeclared = ")
+    assert "(expect ≈ 95%)" in cell_output(nb, "from opendp.accuracy")
+
+
+def test_accuracy_first_picks_epsilon_from_accuracy_and_describes(run: Run) -> None:
+    nb = run("03-accuracy-first.ipynb")
+    out = outputs(nb)
+    assert "cost ε = 0.122, expected ± 25" in out["patients.count(accuracy=25, dry_run=True)"]
+    assert out["n.epsilon, n.ci"].startswith("(0.1222,")
     assert (
-        "(True,"
-        in by_source["again = patients.age.mean(epsilon=0.2)\nagain.replayed, float(again)"]
+        "accuracy= needs an interval known in advance" in out["patients.income.mean(accuracy=1000)"]
     )
-    assert "application/vnd.jupyter.widget-view+json" in str(
-        [c.outputs for c in nb.cells if c.source == "jp.budget()"]
-    )
-    assert "vega" in by_source['patients.groupby("state").income.mean(epsilon=0.3).chart()']
+    described = cell_output(nb, "summary = ")
+    assert "rank_error" in described and "75%" in described
+
+
+def test_user_level_notebook_uses_the_customer_as_unit(run: Run) -> None:
+    nb = run("05-user-level-privacy.ipynb")
+    schema = cell_output(nb, "%load_ext jupyter_privacy")
+    assert "customer_id" in schema and "(privacy unit)" in schema
+    tradeoff = cell_output(nb, "import tempfile")
+    assert "max_rows_per_unit" in tradeoff and "bias (dropped rows)" in tradeoff
+    assert "vega" in cell_output(nb, "import altair as alt")
+
+
+def test_the_readme_links_every_notebook_and_binder_opens_the_quickstart() -> None:
+    readme = (NOTEBOOKS.parent / "README.md").read_text()
+    for name in EXPECTED:
+        assert f"](notebooks/{name})" in readme, name
+    binder = re.search(r"https://mybinder\.org/v2/gh/[^)\s]+", readme)
+    assert binder and binder.group(0).endswith("?urlpath=lab/tree/notebooks/01-quickstart.ipynb")
+    assert "bash scripts/lab" in readme and "bash scripts/test" in readme
+    assert "docs/images/sidebar.png" in readme
