@@ -1,6 +1,6 @@
 """A curator that dies (``os._exit``) at a chosen point of its first release; for crash tests.
 
-    python tests/curator/faulty_curator.py POLICY HOME SOCKET TOKEN_FILE {charge|release}
+python tests/curator/faulty_curator.py POLICY HOME SOCKET TOKEN_FILE {charge|release}
 """
 
 from __future__ import annotations

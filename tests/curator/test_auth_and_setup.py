@@ -150,7 +150,9 @@ def shell(
 def test_load_ext_connects_to_the_curator_named_in_privacy_toml(shell: InteractiveShell) -> None:
     assert isinstance(jp.workspace(), RemoteWorkspace)
     with capture_output() as out:
-        shell.run_cell("import jupyter_privacy as jp\np = jp.source('patients')\nr = p.age.mean(epsilon=0.5)\nr")
+        shell.run_cell(
+            "import jupyter_privacy as jp\np = jp.source('patients')\nr = p.age.mean(epsilon=0.5)\nr"
+        )
         shell.run_line_magic("privacy", "")
         shell.run_cell("p.head()")
     text = out.stdout + "".join(o.data.get("text/plain", "") for o in out.outputs)
