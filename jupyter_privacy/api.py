@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from jupyter_privacy.core.budget import Budget
+from jupyter_privacy.core.errors import PolicyError
 from jupyter_privacy.core.expr import Scalar
 from jupyter_privacy.core.source import DEFAULT_ALPHA, DEFAULT_EPSILON
 from jupyter_privacy.core.workspace import Workspace
@@ -174,4 +175,19 @@ def replay(path: str | Path | None) -> None:
     mode.
     """
     ws = workspace()
-    ws.load_manifest(None if path is None else json.loads(Path(path).read_text()))
+    if path is None:
+        ws.load_manifest(None)
+        return
+    try:
+        manifest = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PolicyError(
+            "load a release manifest",
+            str(path),
+            "the manifest cannot be read",
+            [("error", type(exc).__name__)],
+            ["jp.export_releases('releases.json')  # on the machine with the data"],
+        ) from None
+    if not isinstance(manifest, dict):
+        raise PolicyError("load a release manifest", str(path), "the manifest is not a JSON object")
+    ws.load_manifest(manifest)

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jupyter_privacy.core.errors import InvalidArgumentError
 from jupyter_privacy.core.expr import Expr
 
 StepKind = Literal["filter", "assign", "select"]
@@ -113,7 +114,17 @@ class Query:
         )
 
     def canonical(self) -> str:
-        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        try:
+            return json.dumps(
+                self.to_json(), sort_keys=True, separators=(",", ":"), allow_nan=False
+            )
+        except (TypeError, ValueError):  # NaN, inf or an object among the parameters
+            raise InvalidArgumentError(
+                f"compute {self.statistic}",
+                self.source,
+                "query parameters must be finite numbers, strings or lists of them",
+                [("given", repr(dict(self.params)))],
+            ) from None
 
     def digest(self) -> str:
         return hashlib.sha256(self.canonical().encode()).hexdigest()

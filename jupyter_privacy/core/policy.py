@@ -55,6 +55,15 @@ def _fail(path: Path, reason: str, fix: str = "") -> PolicyError:
 def load_policy(path: Path) -> Policy:
     """Parse and check a policy file; paths are relative to the file."""
     try:
+        return _load_policy(path)
+    except (TypeError, ValueError, AttributeError) as exc:  # a setting of the wrong type
+        raise _fail(
+            path, f"a setting has the wrong type ({exc})", "budget = { epsilon = 1.0 }"
+        ) from None
+
+
+def _load_policy(path: Path) -> Policy:
+    try:
         data = tomllib.loads(path.read_text())
     except OSError:
         raise _fail(path, "the file cannot be read") from None

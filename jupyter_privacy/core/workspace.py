@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_privacy.core import engine
-from jupyter_privacy.core.budget import Budget, Cost, check_parameter, exact, fmt
+from jupyter_privacy.core.budget import Budget, Cost, check_parameter, exact, fits, fmt
 from jupyter_privacy.core.errors import (
     BudgetExceededError,
     InvalidArgumentError,
@@ -325,7 +325,19 @@ class Workspace:
     def _total(self, budget: Budget) -> Cost:
         if budget.mode == "pure":
             return Cost(epsilon=exact(budget.epsilon))
-        rho = engine.rho_of_epsilon(budget.epsilon, budget.conversion_delta)
+        try:
+            rho = engine.rho_of_epsilon(budget.epsilon, budget.conversion_delta)
+        except Exception as exc:  # OpenDP overflows converting a huge ε; parameters are public
+            raise PolicyError(
+                "register",
+                "-",
+                "this budget's ε is too large to account in zCDP",
+                [
+                    ("given", f"ε = {budget.epsilon!r}, δ = {budget.delta!r}"),
+                    ("error", type(exc).__name__),
+                ],
+                ["jp.Budget(epsilon=10.0, delta=1e-6)"],
+            ) from None
         return Cost(epsilon=exact(budget.epsilon), rho=exact(rho), delta=budget.threshold_delta)
 
     def source(self, name: str) -> SourceSpec:
@@ -396,7 +408,7 @@ class Workspace:
             eps = self._requested_epsilon(spec, query, op, epsilon, accuracy, alpha_v, delta)
             cost, target, delta_q = self._price(spec, eps, delta, op)
             if dry_run:
-                prepared = engine.prepare(spec, query, target, spec.budget.mode, alpha_v, delta_q)
+                prepared = self._prepare(spec, query, target, alpha_v, delta_q, op)
                 return Estimate(
                     query.describe(),
                     eps,
@@ -423,7 +435,10 @@ class Workspace:
                         "jp.replay(None)  # leave replay mode (needs the data)",
                     ],
                 )
-            prepared = engine.prepare(spec, query, target, spec.budget.mode, alpha_v, delta_q)
+            total, spent = self.ledger.totals(spec.name)
+            if not fits(cost, spent, total, spec.budget.mode):  # refuse before calibrating
+                raise self._budget_error(spec, query, op, cost, Refusal(spent, total))
+            prepared = self._prepare(spec, query, target, alpha_v, delta_q, op)
             if prepared.delta == 0:
                 cost = Cost(cost.epsilon, cost.rho)
             verified = exact(prepared.loss)
@@ -534,8 +549,34 @@ class Workspace:
             if delta is None
             else check_parameter("delta", delta, source=spec.name, operation=op)
         )
-        rho = engine.rho_of_epsilon(eps, b.conversion_delta)
+        try:
+            rho = engine.rho_of_epsilon(eps, b.conversion_delta)
+        except Exception as exc:  # OpenDP overflows converting a huge ε; parameters are public
+            raise InvalidArgumentError(
+                op,
+                spec.name,
+                "epsilon is too large to account in zCDP",
+                [("given", f"ε = {eps!r}"), ("error", type(exc).__name__)],
+                ["epsilon=1.0"],
+            ) from None
         return Cost(epsilon=exact(eps), rho=exact(rho), delta=exact(delta_q)), rho, delta_q
+
+    def _prepare(
+        self, spec: SourceSpec, query: Query, target: float, alpha: float, delta: float, op: str
+    ) -> engine.Prepared:
+        """Calibrate. This reads no data, so a failure is about public parameters, never values."""
+        try:
+            return engine.prepare(spec, query, target, spec.budget.mode, alpha, delta)
+        except PrivacyError:
+            raise
+        except Exception as exc:
+            raise InvalidArgumentError(
+                op,
+                spec.name,
+                "no mechanism can be calibrated to these privacy parameters",
+                [("error", type(exc).__name__)],
+                ["epsilon=1.0"],
+            ) from None
 
     def _fingerprint(self, spec: SourceSpec) -> str:
         stamp = engine.data_stamp(spec.data)

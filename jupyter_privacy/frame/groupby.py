@@ -47,7 +47,7 @@ class SensitiveGroupBy:
             )
         cleaned: dict[str, Any] = {}
         for col, stats in spec.items():
-            names = [stats] if isinstance(stats, str) else list(stats)
+            names = list(stats) if isinstance(stats, list | tuple) else [stats]
             for s in names:
                 if not isinstance(s, str):
                     raise row_access("apply", self._frame.name, self._frame.name)
@@ -90,6 +90,9 @@ class SensitiveGroupBy:
 
     def __len__(self) -> int:
         raise row_access("len()", self._frame.name, self._frame.name)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise row_access("pickling", self._frame.name, self._frame.name)
 
 
 class GroupedSeries:

@@ -119,7 +119,16 @@ class PrivacyMagics(Magics):
         bounds = {}
         for col, rng in _pairs(opts.bounds, "bounds").items():
             lo, _, hi = rng.partition(":")
-            bounds[col] = (float(lo), float(hi))
+            try:
+                bounds[col] = (float(lo), float(hi))
+            except ValueError:
+                raise InvalidArgumentError(
+                    "register",
+                    opts.name or opts.target,
+                    "--bounds takes col=low:high with two numbers",
+                    [("given", f"{col}={rng}")],
+                    ["--bounds age=0:110"],
+                ) from None
         keys = {col: v.split("|") for col, v in _pairs(opts.keys, "keys").items()}
         ns = self.shell.user_ns if self.shell is not None else {}
         target = opts.target
