@@ -20,13 +20,32 @@ def _ledger(home: str | None) -> Ledger:
     return Ledger(path)
 
 
+def _exported_head(text: str) -> tuple[str, int | None]:
+    """A head as ``audit head`` prints it ("ENTRIES HASH"), or a file holding that, or a hash."""
+    path = Path(text)
+    words = (path.read_text() if path.is_file() else text).replace(":", " ").split()
+    if len(words) == 2 and words[0].isdigit():
+        return words[1], int(words[0])
+    if len(words) == 1:
+        return words[0], None
+    raise SystemExit(f"jupyter-privacy: cannot read a head from {text!r} (want 'ENTRIES HASH')")
+
+
 def audit_verify(args: argparse.Namespace) -> int:
-    result = _ledger(args.home).verify()
+    head_hash, head_entries = _exported_head(args.head) if args.head else (None, None)
+    result = _ledger(args.home).verify(head_hash, head_entries)
     if result.ok:
         print(result.message)
         return 0
-    print(f"audit log BROKEN at entry {result.first_broken}: {result.message}")
+    where = f" at entry {result.first_broken}" if result.first_broken is not None else ""
+    print(f"audit log BROKEN{where}: {result.message}")
     return 1
+
+
+def audit_head(args: argparse.Namespace) -> int:
+    entries, digest = _ledger(args.home).head()
+    print(f"{entries} {digest}")
+    return 0
 
 
 def ledger_show(args: argparse.Namespace) -> int:
@@ -146,7 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(
         dest="action", required=True
     )
-    audit.add_parser("verify", help="check the hash chain; exit 1 naming the first broken entry")
+    verify = audit.add_parser(
+        "verify", help="check the hash chain; exit 1 naming the first broken entry"
+    )
+    verify.add_argument(
+        "--head", help="a head kept from `audit head` (file, or 'ENTRIES HASH'): detects truncation"
+    )
+    audit.add_parser("head", help="print 'ENTRIES HASH' of the last entry, for a reviewer to keep")
     ledger = sub.add_parser("ledger", help="budgets and releases").add_subparsers(
         dest="action", required=True
     )
@@ -178,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "audit":
-            return audit_verify(args)
+            return audit_head(args) if args.action == "head" else audit_verify(args)
         if args.command == "serve":
             return serve(args)
         if args.command == "token":

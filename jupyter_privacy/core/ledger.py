@@ -13,7 +13,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,15 +85,15 @@ class VerifyResult:
 class Ledger:
     """One SQLite file per workspace; safe to share between processes."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout: float = 60.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(
-                self.path, timeout=60, isolation_level=None, check_same_thread=False
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
-            self._db.execute("PRAGMA busy_timeout = 60000")
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.executescript(SCHEMA)
@@ -109,17 +109,43 @@ class Ledger:
     def close(self) -> None:
         self._db.close()
 
+    def _unusable(self, exc: sqlite3.Error) -> PolicyError:
+        """A locked or damaged ledger: a clear refusal; the transaction changed nothing."""
+        locked = "locked" in str(exc) or "busy" in str(exc)
+        return PolicyError(
+            "use the ledger",
+            str(self.path),
+            "another process holds the ledger locked"
+            if locked
+            else "the ledger database is damaged",
+            [("error", f"{type(exc).__name__}: {exc}")],
+            ["run the query again once the other process is done"]
+            if locked
+            else ["move the file aside and restart, or set JUPYTER_PRIVACY_HOME to another folder"],
+        )
+
     @contextmanager
     def _immediate(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._unusable(exc) from None
             try:
                 yield self._db
+            except sqlite3.Error as exc:
+                with suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise self._unusable(exc) from None
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            else:
+            try:
                 self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise self._unusable(exc) from None
 
     # --- budgets ---------------------------------------------------------------------------------
     def ensure_source(self, name: str, mode: Mode, total: Cost, budget: dict[str, float]) -> None:
@@ -158,9 +184,12 @@ class Ledger:
 
     def totals(self, name: str) -> tuple[Cost, Cost]:
         """(total, spent) for a source."""
-        row = self._db.execute(
-            "SELECT total, spent FROM sources WHERE name = ?", (name,)
-        ).fetchone()
+        try:
+            row = self._db.execute(
+                "SELECT total, spent FROM sources WHERE name = ?", (name,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from None
         if row is None:
             raise KeyError(name)
         return Cost.from_json(json.loads(row[0])), Cost.from_json(json.loads(row[1]))
@@ -236,11 +265,14 @@ class Ledger:
     def lookup(
         self, source: str, fingerprint: str, plan_hash: str, cost_key: str
     ) -> dict[str, Any] | None:
-        row = self._db.execute(
-            "SELECT id, payload FROM releases WHERE source = ? AND fingerprint = ? AND plan_hash = ? "
-            "AND cost_key = ? ORDER BY created LIMIT 1",
-            (source, fingerprint, plan_hash, cost_key),
-        ).fetchone()
+        try:
+            row = self._db.execute(
+                "SELECT id, payload FROM releases WHERE source = ? AND fingerprint = ? "
+                "AND plan_hash = ? AND cost_key = ? ORDER BY created LIMIT 1",
+                (source, fingerprint, plan_hash, cost_key),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from None
         return None if row is None else {"id": row[0], **json.loads(row[1])}
 
     def record_release(
@@ -333,10 +365,22 @@ class Ledger:
             for r in self._db.execute(f"SELECT {', '.join(cols)} FROM audit ORDER BY seq")
         ]
 
-    def verify(self) -> VerifyResult:
-        """Walk the hash chain; name the first entry whose hash or link does not match."""
+    def head(self) -> tuple[int, str]:
+        """(entries, hash of the last entry): what a reviewer keeps to detect a truncated log."""
+        last = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(last[0]), str(last[1])) if last else (0, GENESIS)
+
+    def verify(self, head_hash: str | None = None, head_entries: int | None = None) -> VerifyResult:
+        """Walk the hash chain; name the first entry whose hash or link does not match.
+
+        With an exported head (``head_hash``, optionally its entry number) the log must still
+        contain that entry unchanged: truncating the tail, or rewriting the whole chain, is caught.
+        Each source's spent budget must equal its charges in the chain since its last reset.
+        """
         prev, count = GENESIS, 0
         expected_seq = 1
+        head_seen: int | None = None
+        charged: dict[str, Cost] = {}
         for row in self.audit_rows():
             count += 1
             if row["seq"] != expected_seq:
@@ -355,6 +399,33 @@ class Ledger:
                 )
             if entry_hash(prev, row) != row["hash"]:
                 return VerifyResult(False, count, row["seq"], f"entry {row['seq']} was altered")
+            if row["hash"] == head_hash:
+                head_seen = row["seq"]
+            if row["outcome"] == "reset":
+                charged[row["source"]] = Cost()
+            elif row["outcome"] == "charged":
+                cost = Cost.from_json(json.loads(row["cost"]))
+                charged[row["source"]] = charged.get(row["source"], Cost()) + cost
             prev = row["hash"]
             expected_seq += 1
+        if head_hash is not None and (
+            head_seen is None or (head_entries is not None and head_seen != head_entries)
+        ):
+            where = head_entries if head_entries is not None else count + 1
+            return VerifyResult(
+                False,
+                count,
+                where,
+                f"entry {where} of the exported head is not in the log "
+                f"(it ends at entry {count}): it was truncated or rewritten",
+            )
+        for name in self.source_names():
+            _, spent = self.totals(name)
+            if spent != charged.get(name, Cost()):
+                return VerifyResult(
+                    False,
+                    count,
+                    None,
+                    f"the spent budget of '{name}' does not match the charges in the audit log",
+                )
         return VerifyResult(True, count, None, f"audit log intact: {count} entries")
