@@ -16,7 +16,9 @@ NOTEBOOK_DATA = Path(__file__).resolve().parents[1] / "notebooks"
 
 def test_the_same_seed_gives_the_same_table_and_another_seed_another() -> None:
     pd.testing.assert_frame_equal(datasets.patients(300, seed=4), datasets.patients(300, seed=4))
-    pd.testing.assert_frame_equal(datasets.transactions(50, seed=4), datasets.transactions(50, seed=4))
+    pd.testing.assert_frame_equal(
+        datasets.transactions(50, seed=4), datasets.transactions(50, seed=4)
+    )
     assert not datasets.patients(300, seed=4).equals(datasets.patients(300, seed=5))
 
 
