@@ -22,7 +22,7 @@ from jupyter_privacy.core.policy import load_policy
 from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
 from jupyter_privacy.frame import SensitiveFrame
 from jupyter_privacy.jupyter import display_guard, render
-from jupyter_privacy.jupyter.comm import TARGET, CommChannel
+from jupyter_privacy.jupyter.comm import TARGET, CommChannel, cell_context
 from jupyter_privacy.jupyter.magics import PrivacyMagics
 
 READERS = ("read_csv", "read_parquet")
@@ -187,11 +187,12 @@ def load(shell: Any) -> None:
     shell.register_magics(PrivacyMagics)
     kernel = getattr(shell, "kernel", None)
     if kernel is not None:
-        state.channel = CommChannel(ws)
+        state.channel = CommChannel(ws, cell_context=lambda: cell_context(shell))
         from comm import get_comm_manager
 
         get_comm_manager().register_target(TARGET, state.channel.open)
-    ws.context = lambda: {"execution_count": shell.execution_count}
+        state.channel.announce()  # the JupyterLab sidebar goes live without polling
+    ws.context = lambda: {"execution_count": cell_context(shell)["execution_count"]}
     shell.events.register("post_run_cell", _post_run_cell)
     _loaded = state
 

@@ -1,0 +1,307 @@
+/**
+ * The Privacy sidebar: per-source meters, the release history and the lineage graph of
+ * the current notebook's kernel.
+ */
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+
+import { renderLineage } from './lineage';
+import { formatBudget, formatDelta } from './model';
+import { PrivacyTracker } from './tracker';
+import { IBudgetView, IPrivacyViewState, IReleaseView } from './tokens';
+
+export const SIDEBAR_ID = 'jupyter-privacy-sidebar';
+
+type Attrs = Record<string, string | number | boolean | undefined>;
+
+function h(tag: string, attrs: Attrs = {}, ...children: (Node | string | null)[]): HTMLElement {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === false) {
+      continue;
+    }
+    if (k === 'class') {
+      el.className = String(v);
+    } else if (k === 'text') {
+      el.textContent = String(v);
+    } else {
+      el.setAttribute(k, v === true ? '' : String(v));
+    }
+  }
+  for (const child of children) {
+    if (child !== null) {
+      el.append(child);
+    }
+  }
+  return el;
+}
+
+const LOAD_HINT = '%load_ext jupyter_privacy';
+
+function emptyState(state: IPrivacyViewState): HTMLElement {
+  const box = h('div', { class: 'jp-privacy-empty' });
+  const code = (): HTMLElement => h('code', { class: 'jp-privacy-code', text: LOAD_HINT });
+  switch (state.status) {
+    case 'no-kernel':
+      box.append(
+        h('p', { text: 'Open a notebook to see its privacy budget, releases and lineage.' }),
+        h('p', {}, 'Then run ', code(), ' in a cell.')
+      );
+      break;
+    case 'restarting':
+      box.append(
+        h('p', { text: 'The kernel is restarting.' }),
+        h(
+          'p',
+          {},
+          'Run ',
+          code(),
+          ' again: the budget already spent is kept in the ledger and shows up here.'
+        )
+      );
+      break;
+    case 'dead':
+      box.append(
+        h('p', { text: 'The kernel is shut down.' }),
+        h('p', {}, 'Start a kernel and run ', code(), ' to see the budget again.')
+      );
+      break;
+    default:
+      box.append(
+        h('p', { text: 'The privacy workbench is not loaded in this notebook’s kernel.' }),
+        h('p', {}, 'To start, run this in a cell:'),
+        h('pre', { class: 'jp-privacy-code' }, LOAD_HINT),
+        h('p', {
+          text:
+            'Sources declared in privacy.toml beside the notebook are registered; every ' +
+            'differentially private release then appears here as you run cells.'
+        })
+      );
+  }
+  return box;
+}
+
+function meter(b: IBudgetView): HTMLElement {
+  const spent = formatBudget(b.epsilonSpent);
+  const total = formatBudget(b.epsilonTotal);
+  const left = formatBudget(b.epsilonRemaining);
+  const bar = h(
+    'div',
+    {
+      class: 'jp-privacy-meter',
+      role: 'meter',
+      'aria-label': `${b.source} privacy budget`,
+      'aria-valuemin': 0,
+      'aria-valuemax': b.epsilonTotal,
+      'aria-valuenow': Math.min(b.epsilonSpent, b.epsilonTotal),
+      'aria-valuetext': `ε ${spent} of ${total} spent, ${left} left (${b.levelText})`
+    },
+    h('div', { class: 'jp-privacy-meter-fill', style: `width: ${(b.fraction * 100).toFixed(1)}%` })
+  );
+  const level = h('span', {
+    class: `jp-privacy-level jp-privacy-level-${b.level}`,
+    text: (b.level === 'exhausted' ? '✕ ' : b.level === 'warn' ? '⚠ ' : '') + b.levelText
+  });
+  const card = h(
+    'section',
+    {
+      class: `jp-privacy-source jp-privacy-${b.level}`,
+      'data-source': b.source,
+      'aria-label': `Source ${b.source}`
+    },
+    h('div', { class: 'jp-privacy-source-head' }, h('h3', { text: b.source }), level),
+    bar,
+    h('div', {
+      class: 'jp-privacy-budget-text',
+      text: `ε ${spent} spent of ${total} · ${left} left`
+    })
+  );
+  if (b.hasDelta) {
+    card.append(
+      h('div', {
+        class: 'jp-privacy-budget-text',
+        text: `δ ${formatDelta(b.deltaSpent)} spent of ${formatDelta(b.deltaTotal)}`
+      })
+    );
+  }
+  if (b.naiveEpsilon !== null && b.naiveEpsilon > b.epsilonSpent) {
+    card.append(
+      h('div', {
+        class: 'jp-privacy-muted',
+        text: `zCDP composition: the per-query costs add up to ε ${formatBudget(b.naiveEpsilon)}`
+      })
+    );
+  }
+  return card;
+}
+
+function releaseItem(r: IReleaseView, onOpen: (r: IReleaseView) => void): HTMLElement {
+  const cell = r.executionCount !== null ? `[${r.executionCount}]` : '';
+  const label =
+    `${r.query} = ${r.valueText}${r.ciText ? ` (${r.ciText})` : ''}, cost ${r.costText}` +
+    (r.replayed ? ', replayed' : '') +
+    (cell ? `; go to cell ${cell}` : '');
+  const button = h(
+    'button',
+    {
+      class: 'jp-privacy-release' + (r.replayed ? ' jp-privacy-replayed' : ''),
+      type: 'button',
+      'aria-label': label,
+      title: `${r.mechanism} · ${r.created}`,
+      'data-release-id': r.id
+    },
+    h('code', { class: 'jp-privacy-query', text: r.query }),
+    h(
+      'span',
+      { class: 'jp-privacy-value' },
+      h('strong', { text: r.valueText }),
+      r.ciText ? h('span', { class: 'jp-privacy-muted', text: ` ${r.ciText}` }) : null
+    ),
+    h(
+      'span',
+      { class: 'jp-privacy-release-meta' },
+      h('span', { class: 'jp-privacy-cost', text: r.costText }),
+      r.replayed ? h('span', { class: 'jp-privacy-badge', text: 'replayed' }) : null,
+      cell ? h('span', { class: 'jp-privacy-cell', text: `cell ${cell}` }) : null
+    )
+  );
+  button.addEventListener('click', () => onOpen(r));
+  return h('li', {}, button);
+}
+
+export class PrivacySidebar extends Widget {
+  private _dirty = true;
+  private _lastRenderMs = 0;
+  private _lineageOpen = true;
+
+  constructor(private _tracker: PrivacyTracker) {
+    super();
+    this.id = SIDEBAR_ID;
+    this.addClass('jp-privacy-sidebar');
+    this.node.setAttribute('role', 'region');
+    this.node.setAttribute('aria-label', 'Privacy');
+    this.node.tabIndex = -1;
+    _tracker.changed.connect(this._onChange, this);
+  }
+
+  /** How long the last full render took, in ms (read by the benchmark). */
+  get lastRenderMs(): number {
+    return this._lastRenderMs;
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    if (this._dirty) {
+      this.render();
+    }
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    this.render();
+  }
+
+  private _onChange(): void {
+    this._dirty = true;
+    if (this.isVisible) {
+      this.render();
+    }
+  }
+
+  render(): void {
+    const started = performance.now();
+    const state = this._tracker.state;
+    const scroll = this.node.scrollTop;
+    this.node.replaceChildren(this._build(state));
+    this.node.scrollTop = scroll;
+    this._dirty = false;
+    this._lastRenderMs = performance.now() - started;
+    this.node.dataset.status = state.status;
+    this.node.dataset.releases = String(state.releases.length);
+    this.node.dataset.renderMs = this._lastRenderMs.toFixed(2);
+    if (state.lastSentAt !== null) {
+      // Release-to-sidebar latency: from the kernel's send to this render (same clock).
+      const now = performance.timeOrigin + performance.now();
+      this.node.dataset.latencyMs = (now - state.lastSentAt).toFixed(1);
+      this.node.dataset.sentAt = String(state.lastSentAt);
+    }
+  }
+
+  private _build(state: IPrivacyViewState): HTMLElement {
+    const root = h('div', { class: 'jp-privacy-content' });
+    const panel = this._tracker.panel;
+    const where = panel ? panel.context.localPath.split('/').pop() : null;
+    const statusText =
+      state.status === 'live'
+        ? `Live${where ? ` · ${where}` : ''}`
+        : state.status === 'waiting'
+          ? `Not loaded${where ? ` · ${where}` : ''}`
+          : state.status === 'restarting'
+            ? 'Kernel restarting'
+            : state.status === 'dead'
+              ? 'Kernel stopped'
+              : 'No notebook';
+    root.append(
+      h(
+        'header',
+        { class: 'jp-privacy-header' },
+        h('h2', { text: 'Privacy' }),
+        h('span', {
+          class: `jp-privacy-status jp-privacy-status-${state.status}`,
+          role: 'status',
+          'aria-live': 'polite',
+          text: statusText
+        })
+      )
+    );
+    if (state.status !== 'live') {
+      root.append(emptyState(state));
+      return root;
+    }
+    const budgets = h('div', { class: 'jp-privacy-budgets', 'aria-label': 'Budgets' });
+    if (state.budgets.length === 0) {
+      budgets.append(
+        h('p', {
+          class: 'jp-privacy-empty',
+          text:
+            'No sensitive source yet. Register one with jp.register(...) or declare it ' +
+            'in privacy.toml beside the notebook.'
+        })
+      );
+    }
+    state.budgets.forEach(b => budgets.append(meter(b)));
+    root.append(budgets);
+
+    const history = h(
+      'section',
+      { class: 'jp-privacy-history', 'aria-label': 'Release history' },
+      h('h3', { text: `Releases (${state.releases.length}), newest first` })
+    );
+    if (state.releases.length === 0) {
+      history.append(h('p', { class: 'jp-privacy-muted', text: 'No release yet.' }));
+    } else {
+      const list = h('ol', { class: 'jp-privacy-releases' });
+      const open = (r: IReleaseView): void => void this._tracker.revealRelease(r);
+      state.releases.forEach(r => list.append(releaseItem(r, open)));
+      history.append(list);
+    }
+    root.append(history);
+
+    const details = h('details', { class: 'jp-privacy-lineage' }) as HTMLDetailsElement;
+    details.open = this._lineageOpen;
+    details.append(h('summary', { text: 'Lineage: sources → transforms → releases' }));
+    const body = h('div', { class: 'jp-privacy-lineage-body' });
+    if (this._lineageOpen) {
+      body.append(renderLineage(state.lineage));
+    }
+    details.append(body);
+    details.addEventListener('toggle', () => {
+      this._lineageOpen = details.open;
+      if (details.open && body.childElementCount === 0) {
+        body.append(renderLineage(this._tracker.state.lineage));
+      }
+    });
+    root.append(details);
+    return root;
+  }
+}

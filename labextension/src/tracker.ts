@@ -1,0 +1,147 @@
+/**
+ * Follows the current notebook and its kernel; keeps one channel per kernel connection.
+ */
+import { ISessionContext } from '@jupyterlab/apputils';
+import { ICodeCellModel } from '@jupyterlab/cells';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { Kernel } from '@jupyterlab/services';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { KernelChannel } from './channel';
+import { emptyState } from './model';
+import { IPrivacyModel, IPrivacyTracker, IPrivacyViewState, IReleaseView } from './tokens';
+
+export class PrivacyTracker implements IPrivacyTracker {
+  private _channels = new Map<Kernel.IKernelConnection, KernelChannel>();
+  private _panel: NotebookPanel | null = null;
+  private _shown: NotebookPanel | null | undefined = undefined;
+  private _current: KernelChannel | null = null;
+  private _changed = new Signal<this, IPrivacyViewState>(this);
+
+  constructor(private _notebooks: INotebookTracker) {
+    _notebooks.widgetAdded.connect((_, panel) => this._watch(panel), this);
+    _notebooks.currentChanged.connect(() => this._follow(), this);
+    _notebooks.forEach(panel => this._watch(panel));
+    this._follow();
+  }
+
+  get changed(): ISignal<this, IPrivacyViewState> {
+    return this._changed;
+  }
+
+  get current(): IPrivacyModel | null {
+    return this._current ? this._current.model : null;
+  }
+
+  get state(): IPrivacyViewState {
+    return this._current ? this._current.model.state : emptyState('no-kernel');
+  }
+
+  /** The notebook the sidebar describes. */
+  get panel(): NotebookPanel | null {
+    return this._panel;
+  }
+
+  requestSnapshot(limit?: number): void {
+    this._current?.requestSnapshot(limit);
+  }
+
+  async revealRelease(release: IReleaseView): Promise<boolean> {
+    const panel = this._panel;
+    if (!panel) {
+      return false;
+    }
+    const notebook = panel.content;
+    const cells = notebook.widgets;
+    let index = -1;
+    if (release.cellId) {
+      index = cells.findIndex(cell => cell.model.id === release.cellId);
+    }
+    if (index < 0 && release.executionCount !== null) {
+      for (let i = cells.length - 1; i >= 0; i--) {
+        const model = cells[i].model;
+        if (
+          model.type === 'code' &&
+          (model as ICodeCellModel).executionCount === release.executionCount
+        ) {
+          index = i;
+          break;
+        }
+      }
+    }
+    if (index < 0) {
+      return false;
+    }
+    notebook.activeCellIndex = index;
+    notebook.mode = 'command';
+    await notebook.scrollToItem(index, 'center');
+    const cell = notebook.widgets[index];
+    cell.addClass('jp-privacy-revealed');
+    window.setTimeout(() => cell.removeClass('jp-privacy-revealed'), 1500);
+    notebook.activate();
+    return true;
+  }
+
+  private _watch(panel: NotebookPanel): void {
+    const context = panel.sessionContext;
+    const ensure = (): void => {
+      const kernel = context.session?.kernel ?? null;
+      if (kernel) {
+        this._channelFor(kernel);
+      }
+      this._follow();
+    };
+    context.kernelChanged.connect(ensure, this);
+    context.statusChanged.connect((_: ISessionContext, status: string) => {
+      if (panel === this._notebooks.currentWidget) {
+        this._follow(); // cheap: a no-op unless the kernel behind the panel changed
+      }
+    }, this);
+    panel.disposed.connect(() => {
+      context.kernelChanged.disconnect(ensure, this);
+      if (panel === this._panel) {
+        this._follow();
+      }
+    }, this);
+    void context.ready.then(ensure);
+    ensure();
+  }
+
+  private _channelFor(kernel: Kernel.IKernelConnection): KernelChannel {
+    let channel = this._channels.get(kernel);
+    if (!channel) {
+      channel = new KernelChannel(kernel);
+      this._channels.set(kernel, channel);
+      const created = channel;
+      kernel.disposed.connect(() => {
+        created.dispose();
+        this._channels.delete(kernel);
+        if (this._current === created) {
+          this._follow();
+        }
+      });
+    }
+    return channel;
+  }
+
+  private _follow(): void {
+    const panel = this._notebooks.currentWidget;
+    this._panel = panel && !panel.isDisposed ? panel : null;
+    const kernel = this._panel?.sessionContext.session?.kernel ?? null;
+    const channel = kernel && !kernel.isDisposed ? this._channelFor(kernel) : null;
+    if (channel === this._current && panel === this._shown) {
+      return;
+    }
+    this._shown = panel;
+    if (channel !== this._current) {
+      this._current?.model.changed.disconnect(this._onModel, this);
+      this._current = channel;
+      this._current?.model.changed.connect(this._onModel, this);
+    }
+    this._changed.emit(this.state);
+  }
+
+  private _onModel(): void {
+    this._changed.emit(this.state);
+  }
+}

@@ -1,0 +1,273 @@
+"""A real JupyterLab server on 127.0.0.1 and a page of it in Debian's Chromium.
+
+The server is started here (random free port, a token, a temporary notebook folder and
+``JUPYTER_PRIVACY_HOME``) and stopped here, by its pid. Chromium is the system one
+(``/usr/bin/chromium``); Playwright never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("JUPYTER_PRIVACY_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PATIENTS_CSV = ROOT / "notebooks" / "data" / "patients.csv"
+ARTIFACTS = ROOT / "tests" / "browser" / "artifacts"
+
+# What a newcomer's policy file looks like; each test names its own source so that budgets in
+# the shared temporary ledger never mix.
+POLICY = """\
+[defaults]
+epsilon = 0.1
+alpha = 0.05
+
+[sources.{name}]
+path = "data/patients.csv"
+privacy_unit = "patient_id"
+max_rows_per_unit = 1
+budget = {{ epsilon = {epsilon} }}
+bounds = {{ age = [0, 110], income = [0, 250000], visits = [0, 20] }}
+keys = {{ state = ["AL", "AK", "AZ", "CA", "CO", "FL", "GA", "IL", "MA", "NY", "OH", "PA", "TX", "WA"] }}
+"""
+
+EMPTY_NOTEBOOK = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "c0",
+            "metadata": {},
+            "outputs": [],
+            "source": "",
+        }
+    ],
+    "metadata": {
+        "kernelspec": {
+            "display_name": "Python 3 (ipykernel)",
+            "language": "python",
+            "name": "python3",
+        },
+        "language_info": {"name": "python"},
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LabServer:
+    """``jupyter lab`` in a temporary folder; ``stop`` ends only the process it started."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.notebooks = base / "notebooks"
+        self.home = base / "privacy-home"
+        self.notebooks.mkdir(parents=True)
+        self.home.mkdir()
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = base / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    def start(self, timeout: float = 90.0) -> None:
+        env = dict(os.environ)  # keep NODE_EXTRA_CA_CERTS and friends
+        env.update(
+            JUPYTER_PRIVACY_HOME=str(self.home),
+            JUPYTERLAB_SETTINGS_DIR=str(self.base / "lab-settings"),
+            JUPYTERLAB_WORKSPACES_DIR=str(self.base / "lab-workspaces"),
+            JUPYTER_RUNTIME_DIR=str(self.base / "runtime"),
+        )
+        env.pop("JUPYTER_PRIVACY_POLICY", None)
+        settings = self.base / "lab-settings" / "@jupyterlab" / "apputils-extension"
+        settings.mkdir(parents=True, exist_ok=True)  # no "get notified about news?" toast
+        (settings / "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False})
+        )
+        jupyter = Path(sys.executable).with_name("jupyter")
+        log = self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                str(jupyter),
+                "lab",
+                "--no-browser",
+                "--ip=127.0.0.1",
+                f"--port={self.port}",
+                "--port-retries=0",
+                "--allow-root",
+                f"--ServerApp.token={self.token}",
+                f"--ServerApp.root_dir={self.notebooks}",
+                "--ServerApp.disable_check_xsrf=False",
+                "--LabApp.news_url=",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ],
+            cwd=self.notebooks,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its kernels share its process group, which stop() ends
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited:\n{self.log()}")
+            try:
+                self.api("GET", "/api/status")
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"jupyter lab did not answer in {timeout:.0f} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read().decode()
+        return json.loads(text) if text else None
+
+    def stop(self) -> None:
+        try:
+            self._stop()
+        finally:
+            if self._log is not None:
+                self._log.close()
+
+    def _stop(self) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)  # the server shuts its kernels down
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        # a kernel the server could not stop is still in the process group we created
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    def workspace(self, name: str, source: str, epsilon: float = 3.0) -> Path:
+        """A notebook folder with the bundled data and a policy declaring ``source``."""
+        folder = self.notebooks / name
+        (folder / "data").mkdir(parents=True)
+        shutil.copy(PATIENTS_CSV, folder / "data" / "patients.csv")
+        (folder / "privacy.toml").write_text(POLICY.format(name=source, epsilon=epsilon))
+        (folder / "analysis.ipynb").write_text(json.dumps(EMPTY_NOTEBOOK))
+        return folder
+
+
+@contextmanager
+def lab_server(base: Path) -> Iterator[LabServer]:
+    server = LabServer(base)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+class Notebook:
+    """A notebook open in JupyterLab, used the way a person would: type, Shift+Enter, look."""
+
+    def __init__(self, page: Any, server: LabServer, path: str) -> None:
+        self.page = page
+        self.server = server
+        self.path = path
+
+    def open(self) -> Notebook:
+        # ?reset: a fresh layout, not the tabs that an earlier test left open
+        self.page.goto(f"{self.server.url}/lab/tree/{self.path}?reset&token={self.server.token}")
+        self.page.wait_for_selector(
+            ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell", timeout=60_000
+        )
+        self.wait_idle()
+        # The sidebar has asked the kernel about the extension: the kernel connection is live
+        # (a cell sent before that can be dropped).
+        self.page.wait_for_function(
+            "() => /not loaded/.test(document.querySelector('.jp-privacy-status-button')"
+            "?.textContent ?? '')",
+            timeout=60_000,
+        )
+        return self
+
+    def wait_idle(self, timeout: float = 60_000) -> None:
+        # The toolbar's kernel status reads "Kernel status: Idle" when the kernel can run cells.
+        self.page.wait_for_function(
+            """() => {
+                const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+                const el = panel && panel.querySelector('.jp-Notebook-ExecutionIndicator');
+                return el && el.getAttribute('data-status') === 'idle';
+            }""",
+            timeout=timeout,
+        )
+
+    def run(self, code: str, timeout: float = 60_000) -> str:
+        """Type ``code`` into the last cell, run it, wait for it, return its output text."""
+        page = self.page
+        cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+        count = cells.count()
+        cell = cells.nth(count - 1)
+        editor = cell.locator(".jp-InputArea-editor .cm-content")
+        editor.click()
+        page.keyboard.press("Control+a")
+        page.keyboard.press("Delete")
+        page.keyboard.insert_text(code)
+        page.keyboard.press("Shift+Enter")
+        prompt = cell.locator(".jp-InputArea-prompt")
+        page.wait_for_function(
+            """(el) => /\\[\\d+\\]/.test(el.textContent)""",
+            arg=prompt.element_handle(),
+            timeout=timeout,
+        )
+        self.wait_idle(timeout)
+        return str(cell.locator(".jp-Cell-outputArea").first.inner_text())
+
+    def execution_count(self, index: int) -> int:
+        text = (
+            self.page.locator(
+                ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell .jp-InputArea-prompt"
+            )
+            .nth(index)
+            .inner_text()
+        )
+        match = re.search(r"\[(\d+)\]", text)
+        assert match, text
+        return int(match.group(1))
