@@ -164,7 +164,7 @@ ROW_ACCESS: list[tuple[str, Callable[[jp.SensitiveFrame], object]]] = [
 def test_raw_row_access_is_refused_and_charges_nothing(
     guarded: Target, label: str, attempt: Callable[[jp.SensitiveFrame], object]
 ) -> None:
-    refused(lambda: attempt(guarded.frame))
+    refused(lambda: attempt(guarded.frame), jp.RowAccessError)
     assert spent(guarded.frame) == 0
 
 
