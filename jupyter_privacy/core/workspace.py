@@ -491,13 +491,16 @@ class Workspace:
         alpha: float,
         delta: float | None,
     ) -> float:
-        """Smallest ε (4 significant digits, rounded up) whose interval half-width ≤ accuracy."""
+        """Smallest ε (4 significant digits, rounded up) whose interval half-width ≤ accuracy.
 
-        def halfwidth(eps: float) -> float | None:
-            _, target, delta_q = self._price(spec, eps, delta, op)
-            return engine.prepare(
-                spec, query, target, spec.budget.mode, alpha, delta_q
-            ).expected_halfwidth
+        The search runs over the calibration target (ε, or ρ under zCDP) and converts to ε once
+        at the end: each ε→ρ conversion is itself a search through OpenDP's privacy profile.
+        """
+        _, _, delta_q = self._price(spec, 1.0, delta, op)  # validates δ; δ does not depend on ε
+        mode = spec.budget.mode
+
+        def halfwidth(target: float) -> float | None:
+            return engine.prepare(spec, query, target, mode, alpha, delta_q).expected_halfwidth
 
         if halfwidth(1.0) is None:
             raise UnsupportedOperationError(
@@ -526,8 +529,9 @@ class Workspace:
                 lo = mid
             if hi / lo < 1.0001:
                 break
-        digits = 3 - math.floor(math.log10(hi))
-        return float(math.ceil(hi * 10**digits) / 10**digits)
+        eps = hi if mode == "pure" else engine.epsilon_of_rho(hi, spec.budget.conversion_delta)
+        digits = 3 - math.floor(math.log10(eps))
+        return float(math.ceil(eps * 10**digits) / 10**digits)
 
     def _price(
         self, spec: SourceSpec, eps: float, delta: float | None, op: str

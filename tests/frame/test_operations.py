@@ -177,6 +177,19 @@ def test_accuracy_asks_for_the_smallest_sufficient_epsilon(patients: jp.Sensitiv
         patients.age.mean(accuracy=1.0)
 
 
+def test_accuracy_under_zcdp_converts_to_the_smallest_sufficient_epsilon(
+    home: Path, patients_df: pd.DataFrame
+) -> None:
+    frame = register_patients(patients_df, budget=jp.Budget(epsilon=5.0, delta=1e-6))
+    est = frame.count(accuracy=20, dry_run=True)
+    assert est.halfwidth is not None and est.halfwidth <= 20
+    cheaper = frame.count(epsilon=est.epsilon * 0.99, dry_run=True)
+    assert cheaper.halfwidth is not None and cheaper.halfwidth > 20 * 0.98
+    released = frame.count(accuracy=20)
+    assert released.epsilon == est.epsilon
+    assert (released.ci[1] - released.ci[0]) / 2 <= 20
+
+
 def test_the_default_epsilon_and_alpha_apply(patients: jp.SensitiveFrame) -> None:
     r = patients.count()
     assert r.epsilon == 0.1 and r.alpha == 0.05
