@@ -80,6 +80,14 @@ def test_rho_and_epsilon_convert_through_opendps_profile() -> None:
     assert epsilon_of_rho(0.5, 1e-6) == pytest.approx(5.2215, rel=1e-3)
 
 
+@pytest.mark.parametrize("epsilon", [1e-3, 0.1, 1.0, 3.0, 50.0])
+@pytest.mark.parametrize("delta", [1e-10, 5e-7, 0.01])
+def test_rho_of_epsilon_is_the_largest_rho_within_epsilon(epsilon: float, delta: float) -> None:
+    rho = rho_of_epsilon(epsilon, delta)
+    assert epsilon_of_rho(rho, delta) <= epsilon
+    assert epsilon_of_rho(rho * (1 + 1e-9), delta) > epsilon
+
+
 def test_large_gaussian_intervals_are_conservative_and_fast() -> None:
     small = mech.noise_for_scale(5000.0, "zcdp", vector=False)
     exact = float(dp.discrete_gaussian_scale_to_accuracy(5000.0, 0.05))

@@ -26,16 +26,44 @@ def epsilon_of_rho(rho: float, delta: float) -> float:
 
 @lru_cache(maxsize=4096)
 def rho_of_epsilon(epsilon: float, delta: float) -> float:
-    """The largest ρ whose OpenDP profile is still (ε, δ)-DP: the ρ of "this query alone is ε"."""
-    lo, hi = 0.0, epsilon
-    while epsilon_of_rho(hi, delta) <= epsilon:
-        lo, hi = hi, hi * 2
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        if epsilon_of_rho(mid, delta) <= epsilon:
-            lo = mid
-        else:
-            hi = mid
+    """The largest ρ whose OpenDP profile is still (ε, δ)-DP: the ρ of "this query alone is ε".
+
+    Each evaluation of the profile is a numerical search inside OpenDP (milliseconds), so the
+    root is bracketed by the classic bound ε = ρ + 2√(ρ ln(1/δ)) (which OpenDP's tighter
+    conversion never exceeds, so it is feasible) and refined by the Illinois variant of regula
+    falsi, keeping ε(lo) ≤ ε < ε(hi) throughout: about ten evaluations instead of fifty.
+    """
+
+    def excess(rho: float) -> float:
+        return epsilon_of_rho(rho, delta) - epsilon
+
+    log_term = math.log(1 / delta)
+    lo = (math.sqrt(log_term + epsilon) - math.sqrt(log_term)) ** 2
+    f_lo = excess(lo)
+    while f_lo > 0:  # float rounding at the classic bound
+        lo /= 2
+        f_lo = excess(lo)
+    hi = lo * 2
+    f_hi = excess(hi)
+    while f_hi <= 0:
+        lo, f_lo, hi = hi, f_hi, hi * 2
+        f_hi = excess(hi)
+    side = 0
+    for _ in range(100):
         if hi - lo <= lo * 1e-12:
             break
+        mid = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
+        if not lo < mid < hi:
+            mid = (lo + hi) / 2
+        f_mid = excess(mid)
+        if f_mid <= 0:
+            lo, f_lo = mid, f_mid
+            if side == -1:
+                f_hi /= 2
+            side = -1
+        else:
+            hi, f_hi = mid, f_mid
+            if side == 1:
+                f_lo /= 2
+            side = 1
     return lo
