@@ -163,6 +163,14 @@ def load(shell: Any) -> None:
             ws = api.connect(policy.curator.target, token_file=policy.curator.token_file)
         else:
             for source in policy.sources:
+                if ws.replay_manifest is not None and source.name not in ws.manifest_sources:
+                    # A reviewer's manifest covers what was published; the rest is not needed.
+                    warnings.warn(
+                        f"jupyter-privacy: {source.name!r} is declared in {policy_path.name} "
+                        "but not in the release manifest; it is not registered in replay mode",
+                        stacklevel=2,
+                    )
+                    continue
                 api.register(source.path, name=source.name, **source.kwargs)
         state.policy = policy_path
     for name in READERS:

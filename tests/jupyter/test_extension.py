@@ -201,3 +201,39 @@ def test_the_policy_file_can_be_named_by_environment(
         assert os.environ["JUPYTER_PRIVACY_POLICY"].endswith("my-policy.toml")
     finally:
         ip.run_line_magic("unload_ext", "jupyter_privacy")
+
+
+def test_replay_mode_skips_policy_sources_the_manifest_does_not_hold(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    analyst = tmp_path / "analyst"
+    (analyst / "data").mkdir(parents=True)
+    make_patients().to_csv(analyst / "data" / "patients.csv", index=False)
+    jp.use_workspace(analyst / ".jp")
+    patients = jp.register(
+        analyst / "data" / "patients.csv",
+        name="patients",
+        privacy_unit="patient_id",
+        budget=jp.Budget(epsilon=3.0),
+    )
+    published = float(patients.count(epsilon=0.5))
+    reviewer = tmp_path / "reviewer"
+    reviewer.mkdir()
+    jp.export_releases(reviewer / "releases.json")
+    (reviewer / "privacy.toml").write_text(
+        POLICY + '\n[sources.visits]\npath = "data/visits.csv"\nbudget = { epsilon = 1.0 }\n'
+    )
+    jp.use_workspace(reviewer / ".jp")
+    monkeypatch.chdir(reviewer)
+    monkeypatch.delenv("JUPYTER_PRIVACY_POLICY", raising=False)
+    jp.replay(reviewer / "releases.json")
+    ip = InteractiveShell.instance()
+    try:
+        with pytest.warns(UserWarning, match="'visits' is declared in privacy.toml but not in"):
+            ip.run_line_magic("load_ext", "jupyter_privacy")
+        assert "visits" not in jp.workspace().sources
+        again = jp.source("patients").count(epsilon=0.5)
+        assert again.replayed and float(again) == published
+    finally:
+        ip.run_line_magic("unload_ext", "jupyter_privacy")
+        jp.replay(None)
