@@ -8,9 +8,12 @@ import { Widget } from '@lumino/widgets';
 import { renderLineage } from './lineage';
 import { formatBudget, formatDelta } from './model';
 import { PrivacyTracker } from './tracker';
-import { IBudgetView, IPrivacyViewState, IReleaseView } from './tokens';
+import { IBudgetView, ILineageGraph, IPrivacyViewState, IReleaseView } from './tokens';
 
 export const SIDEBAR_ID = 'jupyter-privacy-sidebar';
+
+/** The history shows this many rows at first, and this many more per "Show more". */
+export const PAGE_ROWS = 100;
 
 type Attrs = Record<string, string | number | boolean | undefined>;
 
@@ -169,10 +172,29 @@ function releaseItem(r: IReleaseView, onOpen: (r: IReleaseView) => void): HTMLEl
   return h('li', {}, button);
 }
 
+/** The parts of the sidebar that renders update in place. */
+interface ISidebarView {
+  status: HTMLElement;
+  empty: HTMLElement;
+  live: HTMLElement;
+  budgets: HTMLElement;
+  historyTitle: HTMLElement;
+  noRelease: HTMLElement;
+  list: HTMLElement;
+  more: HTMLElement;
+  details: HTMLDetailsElement;
+  lineage: HTMLElement;
+}
+
 export class PrivacySidebar extends Widget {
   private _dirty = true;
   private _lastRenderMs = 0;
-  private _lineageOpen = true;
+  private _shownRows = PAGE_ROWS;
+  private _rows = new Map<string, HTMLElement>();
+  private _lineageOf: ILineageGraph | null = null;
+  private _view: ISidebarView | null = null;
+  private _reveal = (r: IReleaseView): void => void this._tracker.revealRelease(r);
+  private _frame = 0;
 
   constructor(private _tracker: PrivacyTracker) {
     super();
@@ -203,17 +225,31 @@ export class PrivacySidebar extends Widget {
 
   private _onChange(): void {
     this._dirty = true;
-    if (this.isVisible) {
-      this.render();
+    if (!this.isVisible || this._frame !== 0) {
+      return;
     }
+    // One render per frame however many messages arrive in it (a cell making hundreds of
+    // releases); a lone release still shows at the next frame.
+    this._frame = requestAnimationFrame(() => {
+      this._frame = 0;
+      if (this._dirty && this.isVisible) {
+        this.render();
+      }
+    });
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    if (this._frame !== 0) {
+      cancelAnimationFrame(this._frame);
+      this._frame = 0;
+    }
+    super.onBeforeDetach(msg);
   }
 
   render(): void {
     const started = performance.now();
     const state = this._tracker.state;
-    const scroll = this.node.scrollTop;
-    this.node.replaceChildren(this._build(state));
-    this.node.scrollTop = scroll;
+    this._update(state);
     this._dirty = false;
     this._lastRenderMs = performance.now() - started;
     this.node.dataset.status = state.status;
@@ -227,8 +263,8 @@ export class PrivacySidebar extends Widget {
     }
   }
 
-  private _build(state: IPrivacyViewState): HTMLElement {
-    const root = h('div', { class: 'jp-privacy-content' });
+  /** Update the sections in place: unchanged rows and an unchanged lineage drawing stay put. */
+  private _update(state: IPrivacyViewState): void {
     const panel = this._tracker.panel;
     const where = panel ? panel.context.localPath.split('/').pop() : null;
     const statusText =
@@ -241,26 +277,22 @@ export class PrivacySidebar extends Widget {
             : state.status === 'dead'
               ? 'Kernel stopped'
               : 'No notebook';
-    root.append(
-      h(
-        'header',
-        { class: 'jp-privacy-header' },
-        h('h2', { text: 'Privacy' }),
-        h('span', {
-          class: `jp-privacy-status jp-privacy-status-${state.status}`,
-          role: 'status',
-          'aria-live': 'polite',
-          text: statusText
-        })
-      )
-    );
+    const view = this._view ?? this._skeleton();
+    view.status.className = `jp-privacy-status jp-privacy-status-${state.status}`;
+    view.status.textContent = statusText;
     if (state.status !== 'live') {
-      root.append(emptyState(state));
-      return root;
+      view.empty.replaceChildren(emptyState(state));
+      view.empty.hidden = false;
+      view.live.hidden = true;
+      return;
     }
-    const budgets = h('div', { class: 'jp-privacy-budgets', 'aria-label': 'Budgets' });
+    view.empty.hidden = true;
+    view.empty.replaceChildren();
+    view.live.hidden = false;
+
+    view.budgets.replaceChildren(...state.budgets.map(meter));
     if (state.budgets.length === 0) {
-      budgets.append(
+      view.budgets.append(
         h('p', {
           class: 'jp-privacy-empty',
           text:
@@ -269,39 +301,97 @@ export class PrivacySidebar extends Widget {
         })
       );
     }
-    state.budgets.forEach(b => budgets.append(meter(b)));
-    root.append(budgets);
 
-    const history = h(
-      'section',
-      { class: 'jp-privacy-history', 'aria-label': 'Release history' },
-      h('h3', { text: `Releases (${state.releases.length}), newest first` })
-    );
-    if (state.releases.length === 0) {
-      history.append(h('p', { class: 'jp-privacy-muted', text: 'No release yet.' }));
-    } else {
-      const list = h('ol', { class: 'jp-privacy-releases' });
-      const open = (r: IReleaseView): void => void this._tracker.revealRelease(r);
-      state.releases.forEach(r => list.append(releaseItem(r, open)));
-      history.append(list);
-    }
-    root.append(history);
-
-    const details = h('details', { class: 'jp-privacy-lineage' }) as HTMLDetailsElement;
-    details.open = this._lineageOpen;
-    details.append(h('summary', { text: 'Lineage: sources → transforms → releases' }));
-    const body = h('div', { class: 'jp-privacy-lineage-body' });
-    if (this._lineageOpen) {
-      body.append(renderLineage(state.lineage));
-    }
-    details.append(body);
-    details.addEventListener('toggle', () => {
-      this._lineageOpen = details.open;
-      if (details.open && body.childElementCount === 0) {
-        body.append(renderLineage(this._tracker.state.lineage));
+    view.historyTitle.textContent = `Releases (${state.releases.length}), newest first`;
+    view.noRelease.hidden = state.releases.length > 0;
+    const shown = state.releases.slice(0, this._shownRows);
+    const rows = new Map<string, HTMLElement>();
+    const list = view.list;
+    shown.forEach((r, i) => {
+      // A release never changes: its row is built once; new rows are inserted before the rest.
+      const row = this._rows.get(r.key) ?? releaseItem(r, this._reveal);
+      rows.set(r.key, row);
+      if (list.children[i] !== row) {
+        list.insertBefore(row, list.children[i] ?? null);
       }
     });
-    root.append(details);
-    return root;
+    while (list.children.length > shown.length) {
+      list.lastElementChild!.remove();
+    }
+    this._rows = rows;
+    const hidden = state.releases.length - shown.length;
+    view.more.hidden = hidden <= 0;
+    view.more.textContent = `Show ${Math.min(hidden, PAGE_ROWS)} more (${hidden} older not shown)`;
+
+    if (view.details.open) {
+      this._drawLineage(view);
+    }
+  }
+
+  private _drawLineage(view: ISidebarView): void {
+    // The graph only changes when the kernel sends a new one: draw it once per graph.
+    const graph = this._tracker.state.lineage;
+    if (this._lineageOf !== graph || view.lineage.childElementCount === 0) {
+      view.lineage.replaceChildren(renderLineage(graph));
+      this._lineageOf = graph;
+    }
+  }
+
+  private _skeleton(): ISidebarView {
+    const status = h('span', { role: 'status', 'aria-live': 'polite' });
+    const empty = h('div');
+    const budgets = h('div', { class: 'jp-privacy-budgets', 'aria-label': 'Budgets' });
+    const historyTitle = h('h3');
+    const noRelease = h('p', { class: 'jp-privacy-muted', text: 'No release yet.' });
+    const list = h('ol', { class: 'jp-privacy-releases' });
+    const more = h('button', { class: 'jp-privacy-more', type: 'button' });
+    more.addEventListener('click', () => {
+      this._shownRows += PAGE_ROWS;
+      this.render();
+    });
+    const details = h('details', { class: 'jp-privacy-lineage' }) as HTMLDetailsElement;
+    details.open = true;
+    const lineage = h('div', { class: 'jp-privacy-lineage-body' });
+    details.append(h('summary', { text: 'Lineage: sources → transforms → releases' }), lineage);
+    const view: ISidebarView = {
+      status,
+      empty,
+      live: h(
+        'div',
+        {},
+        budgets,
+        h(
+          'section',
+          { class: 'jp-privacy-history', 'aria-label': 'Release history' },
+          historyTitle,
+          noRelease,
+          list,
+          more
+        ),
+        details
+      ),
+      budgets,
+      historyTitle,
+      noRelease,
+      list,
+      more,
+      details,
+      lineage
+    };
+    details.addEventListener('toggle', () => {
+      if (details.open) {
+        this._drawLineage(view);
+      }
+    });
+    const root = h(
+      'div',
+      { class: 'jp-privacy-content' },
+      h('header', { class: 'jp-privacy-header' }, h('h2', { text: 'Privacy' }), status),
+      empty,
+      view.live
+    );
+    this.node.replaceChildren(root);
+    this._view = view;
+    return view;
   }
 }

@@ -87,8 +87,9 @@ def free_port() -> int:
 class LabServer:
     """``jupyter lab`` in a temporary folder; ``stop`` ends only the process it started."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.base = base
+        self.extra_args = list(extra_args)
         self.notebooks = base / "notebooks"
         self.home = base / "privacy-home"
         self.notebooks.mkdir(parents=True)
@@ -130,6 +131,7 @@ class LabServer:
                 "--ServerApp.disable_check_xsrf=False",
                 "--LabApp.news_url=",
                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                *self.extra_args,
             ],
             cwd=self.notebooks,
             env=env,
@@ -195,8 +197,8 @@ class LabServer:
 
 
 @contextmanager
-def lab_server(base: Path) -> Iterator[LabServer]:
-    server = LabServer(base)
+def lab_server(base: Path, extra_args: tuple[str, ...] = ()) -> Iterator[LabServer]:
+    server = LabServer(base, extra_args)
     try:
         server.start()
         yield server
