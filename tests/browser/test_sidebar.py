@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -305,3 +307,17 @@ def test_readme_screenshot_of_the_sidebar_next_to_a_notebook(lab: LabServer, pag
         target = ROOT / "docs" / "images" / "sidebar.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, target)
+
+
+def test_pip_install_is_the_whole_install_the_extension_is_listed_enabled() -> None:
+    """`pip install .` put the prebuilt extension in the environment's share/jupyter."""
+    jupyter = Path(sys.executable).with_name("jupyter")
+    listed = subprocess.run(
+        [str(jupyter), "labextension", "list"], capture_output=True, text=True, timeout=120
+    )
+    text = re.sub(r"\x1b\[[0-9;]*m", "", listed.stdout + listed.stderr)
+    line = next((x for x in text.splitlines() if "jupyter-privacy" in x), "")
+    assert "enabled" in line and "OK" in line, text
+    shared = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "jupyter-privacy"
+    assert (shared / "package.json").is_file()
+    assert list((shared / "static").glob("remoteEntry.*.js"))
