@@ -102,8 +102,9 @@ class PrivacyMagics(Magics):
         ws = api.workspace()
         mode = "replay" if ws.replay_manifest is not None else "guard-rail"
         where = f"ledger {ws.home / 'ledger.sqlite'}"
-        if getattr(ws, "address", None):  # a curator's workspace (jp.connect)
-            mode, where = "curator", f"curator {ws.address}"
+        address = getattr(ws, "address", None)  # a curator's workspace (jp.connect)
+        if address:
+            mode, where = "curator", f"curator {address}"
         print(f"jupyter-privacy · {mode} mode · {where}")
         if not ws.sources:
             print("no sources registered: jp.register(...) or %privacy register ...")
