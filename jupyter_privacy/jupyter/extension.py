@@ -99,12 +99,25 @@ def _table_bundle(table: ReleaseTable, include: Any = None, exclude: Any = None)
 
     chart = ipywidgets.Output()
     with chart:
-        display(table.chart())
+        display(chart_bundle(table), raw=True)
     box = ipywidgets.VBox([ipywidgets.HTML(render.table_html(table)), chart])
     bundle.update(box._repr_mimebundle_())
     bundle["text/plain"] = repr(table)
     bundle["text/html"] = render.table_html(table)
     return bundle
+
+
+VEGA_LITE_MIME = "application/vnd.vegalite.v5+json"
+VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+
+
+def chart_bundle(table: ReleaseTable) -> dict[str, Any]:
+    """The chart as a Vega-Lite mimebundle, which JupyterLab and Notebook 7 draw with their own
+    built-in renderer (no script from a CDN, so it works offline). Their renderer speaks
+    Vega-Lite 5; the chart uses nothing newer, so Altair's spec is labelled as such."""
+    spec = table.chart().to_dict()
+    spec["$schema"] = VEGA_LITE_SCHEMA
+    return {VEGA_LITE_MIME: spec, "text/plain": f"<chart of {table.query}>"}
 
 
 def _guard_html(obj: Any) -> str | None:
