@@ -64,18 +64,20 @@ def hunt_frames(sha: str) -> list[str]:
 
 
 def hunt_ctypes(sha: str) -> list[str]:
-    """The raw memory of every tracked object, read with ctypes past any Python-level guard."""
+    """The raw memory of every reachable str and bytes, read with ctypes past any Python guard."""
     found, seen = [], set()
     for obj in gc.get_objects():
         for item in (obj, *gc.get_referents(obj)):  # strings are reached through containers
             if id(item) in seen:
                 continue
             seen.add(id(item))
-            # str and bytes hold their text inline; for anything else read only the fixed part
-            # (getsizeof may count buffers that live elsewhere, and reading past it faults).
-            exact = type(item) in (str, bytes)
-            size = sys.getsizeof(item) if exact else type(item).__basicsize__
-            if _hits(ctypes.string_at(id(item), size), sha):
+            # str and bytes hold their text inline, in exactly getsizeof bytes, so that is where
+            # ctypes can find text past any Python-level guard. Other objects hold text only
+            # through pointers (followed by the referents walk) or in native buffers (read by
+            # hunt_process_memory); reading a guessed size of them can fault and crash the hunt.
+            if type(item) not in (str, bytes):
+                continue
+            if _hits(ctypes.string_at(id(item), sys.getsizeof(item)), sha):
                 found.append(type(item).__name__)
     return found
 
