@@ -133,6 +133,7 @@ def test_quantile_selection_composes_to_opendps_private_quantile(
     for d_in in (1, 2, 3, 10):
         assert chain.map(d_in) == opendps.map(d_in) == m.measurement.map(d_in)
     assert opendps.map(2) <= 0.4
+    assert m.loss == m.measurement.map(2) == opendps.map(2)  # the charged loss
     # With a large budget the selection lands on the true quantile's candidate.
     sure = mech.quantile(cands, q, 1, 1e4, measure)
     data = np.sort(np.arange(0.0, 91.0))

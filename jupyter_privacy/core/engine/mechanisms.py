@@ -41,8 +41,9 @@ def calibrate(
     target: float,
     measure: Measure,
     unit: float | None = None,
-) -> tuple[Any, float]:
-    """The measurement (and its scale) whose OpenDP map is at most ``target``, scale near minimal.
+) -> tuple[Any, float, float]:
+    """The measurement whose OpenDP map at ``d_mid`` is at most ``target`` (scale near minimal),
+    with its scale and that map's value (the loss to charge).
 
     ``unit`` is the map at scale 1 when the caller already knows it (it only seeds the search;
     the returned measurement's own map is always checked)."""
@@ -56,7 +57,7 @@ def calibrate(
         meas = build(scale)
         loss = float(meas.map(d_mid))
         if loss <= target:
-            return meas, scale
+            return meas, scale, loss
         scale *= max(1 + 1e-12, (loss / target) if measure == "pure" else math.sqrt(loss / target))
     raise CalibrationError("could not calibrate a scale")
 
@@ -145,7 +146,7 @@ def integer_noise(sensitivity: int, target: float, measure: Measure, vector: boo
     def build(scale: float) -> Any:
         return dp.m.make_noise(domain, metric, output_measure(measure), scale)
 
-    meas, scale = calibrate(build, sensitivity, target, measure)
+    meas, scale, _ = calibrate(build, sensitivity, target, measure)
     return Noise(meas, measure, scale)
 
 
@@ -195,6 +196,8 @@ class Quantile:
     select: Any
     alpha_num: int
     alpha_den: int
+    d_in: int
+    loss: float  # ``measurement.map(d_in)``, as calibration computed and checked it
 
     def scores(self, sorted_values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         """|den·#(x < c) − num·(n − #(x = c))| per candidate, as OpenDP computes it (u64)."""
@@ -228,6 +231,11 @@ def quantile_score(candidates: tuple[float, ...], q: float) -> Any:
 
 
 @lru_cache(maxsize=256)
+def _increasing(candidates: tuple[float, ...]) -> bool:
+    return all(a < b for a, b in itertools.pairwise(candidates))
+
+
+@lru_cache(maxsize=256)
 def _score_fraction(candidates: tuple[float, ...], q: float) -> tuple[int, int]:
     """(num, den) of the quantile as OpenDP's score integerises it, read off public probes:
     one row below every candidate scores den − num, one row above scores num."""
@@ -240,7 +248,7 @@ def quantile(
     candidates: tuple[float, ...], q: float, d_in: int, target: float, measure: Measure
 ) -> Quantile:
     """``make_private_quantile`` as OpenDP composes it: score, then noisy min at scale × den."""
-    if any(a >= b for a, b in itertools.pairwise(candidates)):
+    if not _increasing(candidates):
         raise CalibrationError("quantile candidates must be strictly increasing")
     score = quantile_score(candidates, q)
     num, den = _score_fraction(candidates, q)
@@ -254,12 +262,15 @@ def quantile(
             negate=True,
         )
 
+    built: dict[float, Any] = {}
+
     def build(scale: float) -> Any:
-        return score >> select(scale)
+        built[scale] = select(scale)
+        return score >> built[scale]
 
     unit = _quantile_unit_loss(candidates, q, d_in, measure, build)
-    meas, scale = calibrate(build, d_in, target, measure, unit)
-    return Quantile(meas, candidates, scale, select(scale), num, den)
+    meas, scale, loss = calibrate(build, d_in, target, measure, unit)
+    return Quantile(meas, candidates, scale, built[scale], num, den, d_in, loss)
 
 
 _UNIT_LOSSES: dict[tuple[tuple[float, ...], float, int, str], float] = {}

@@ -495,7 +495,7 @@ def _prepare_quantiles(
     cands = candidates_for(info)
     share = target * SAFETY / len(levels)
     mechs = [mech.quantile(cands, q, ctx.d_in, share, ctx.measure) for q in levels]
-    loss = sum(float(m.measurement.map(ctx.d_in)) for m in mechs)
+    loss = sum(m.loss for m in mechs)
     stat = ctx.query.statistic
     single = len(levels) == 1 and not isinstance(ctx.query.param("q"), tuple)
 
@@ -541,26 +541,27 @@ def _prepare_describe(
         loss += _verified(
             ctx, [(n_noise, "count", num), (s_noise, "csum", num), (q_noise, "csq", num)]
         )
-        loss += sum(float(m.measurement.map(ctx.d_in)) for m in quants)
+        loss += sum(m.loss for m in quants)
         jobs.append((name, num, n_noise, s_noise, q_noise, quants))
     multi = ctx.query.column is None
 
     def run() -> list[Cell]:
-        lf = prepared_frame(ctx.spec, ctx.query.steps)
+        # One pass for every column: non-null count, centred sums and the sorted clamped values
+        # (as a one-row list, so aggregates and values come out of the same collect).
+        exprs: list[pl.Expr] = []
+        for i, (name, num, *_) in enumerate(jobs):
+            exprs += [
+                pl.col(name).count().alias(f"n{i}"),
+                num.centred_sum().alias(f"s{i}"),
+                num.centred_squares().alias(f"q{i}"),
+                num.clipped().drop_nulls().sort().implode().alias(f"v{i}"),
+            ]
+        out = prepared_frame(ctx.spec, ctx.query.steps).select(exprs).collect()
         cells: list[Cell] = []
-        for name, num, n_noise, s_noise, q_noise, quants in jobs:
-            col_lf = lf.filter(pl.col(name).is_not_null())
-            row = (
-                col_lf.select(
-                    pl.len().alias("n"),
-                    num.centred_sum().alias("s"),
-                    num.centred_squares().alias("q"),
-                )
-                .collect()
-                .row(0, named=True)
-            )
-            n = n_noise.release(int(row["n"]))
-            s, q = s_noise.release(int(row["s"] or 0)), q_noise.release(int(row["q"] or 0))
+        for i, (name, num, n_noise, s_noise, q_noise, quants) in enumerate(jobs):
+            n = n_noise.release(int(out.get_column(f"n{i}").item()))
+            s = s_noise.release(int(out.get_column(f"s{i}").item() or 0))
+            q = q_noise.release(int(out.get_column(f"q{i}").item() or 0))
             key: Key = (name,) if multi else ()
             a_n = n_noise.accuracy(ctx.alpha)
             mean, mean_ci = _mean_from(
@@ -568,7 +569,7 @@ def _prepare_describe(
             )
             a3 = [x.accuracy(ctx.alpha / 3) for x in (n_noise, s_noise, q_noise)]
             var, var_ci = _var_from(num, n, s, q, *a3)
-            values = _quantile_values(ctx, num, col_lf)
+            values = out.get_column(f"v{i}").explode().drop_nulls().to_numpy()
             released = sorted(m.release(values) for m in quants)
             cells.append(_cell(key, "count", float(n), _interval(n, a_n), None, n_noise.name))
             cells.append(_cell(key, "mean", mean, mean_ci, None, s_noise.name))
@@ -862,7 +863,7 @@ def _grouped_numeric(
         )
         cands = candidates_for(info)
         qm = [mech.quantile(cands, q, d, target * SAFETY / len(levels), m) for q in levels]
-        loss = sum(float(x.measurement.map(d)) for x in qm)
+        loss = sum(x.loss for x in qm)
         single = len(levels) == 1 and not isinstance(ctx.query.param("q"), tuple)
 
         def run_q() -> list[Cell]:
