@@ -88,6 +88,15 @@ def test_filters_combine_like_pandas(
         _close(frame.count(epsilon=5.0), mask.sum(), 20)
 
 
+def test_a_derived_nan_is_null_before_later_filters_and_aggregates(home: Path) -> None:
+    df = pd.DataFrame({"a": [0.0] * 300 + [2.0] * 100, "b": [0.0] * 300 + [1.0] * 100})
+    frame = jp.register(df, name="ratios", budget=jp.Budget(epsilon=1e6))
+    with_ratio = frame.assign(r=frame.a / frame.b)  # 0/0 = NaN in 300 rows
+    assert abs(with_ratio.r.count(epsilon=1e3).value - 100) < 2  # NaN counts as missing
+    kept = with_ratio[with_ratio.r > 1.0]  # NaN must not pass a comparison
+    assert abs(kept.count(epsilon=1e3).value - 100) < 2
+
+
 def test_derived_columns(patients: jp.SensitiveFrame, patients_df: pd.DataFrame) -> None:
     k = (patients.income / 1000).clip(0, 250).mean(epsilon=5.0)
     _close(k, (patients_df.income / 1000).clip(0, 250).mean(), 5)

@@ -167,9 +167,11 @@ def compile_expr(expr: Expr) -> pl.Expr:
     return out
 
 
-def _clean_floats(lf: pl.LazyFrame) -> pl.LazyFrame:
+def _clean_floats(lf: pl.LazyFrame, only: tuple[str, ...] | None = None) -> pl.LazyFrame:
     """NaN becomes null so that nothing downstream can raise on it (a one-bit oracle)."""
-    floats = [n for n, t in lf.collect_schema().items() if t.is_float()]
+    floats = [
+        n for n, t in lf.collect_schema().items() if t.is_float() and (only is None or n in only)
+    ]
     if not floats:
         return lf
     return lf.with_columns([pl.col(n).fill_nan(None) for n in floats])
@@ -251,6 +253,8 @@ def prepared_frame(spec: SourceSpec, steps: tuple[Step, ...]) -> pl.LazyFrame:
             lf = lf.filter(compile_expr(step.expr).fill_null(False))
         elif step.kind == "assign" and step.expr is not None and step.name is not None:
             lf = lf.with_columns(compile_expr(step.expr).alias(step.name))
+            # a derived column can hold NaN (0/0); source columns were cleaned when read
+            lf = _clean_floats(lf, (step.name,))
         else:
             lf = lf.select(list(step.columns))
-    return _clean_floats(lf)
+    return lf
