@@ -108,14 +108,18 @@ def ledger_reset(args: argparse.Namespace) -> int:
     print("resetting the budget of real data undoes its privacy guarantee.")
     if not args.yes:
         if not sys.stdin.isatty():
-            print("jupyter-privacy: refusing without --yes (no terminal to confirm)", file=sys.stderr)
+            print(
+                "jupyter-privacy: refusing without --yes (no terminal to confirm)", file=sys.stderr
+            )
             return 2
         if input("Type 'reset' to confirm: ").strip() != "reset":
             print("nothing changed")
             return 1
     for name in names:
         detail = ledger.reset(name, args.reason)
-        print(f"{name}: reset ({detail['charges']} charges, {detail['releases']} releases forgotten)")
+        print(
+            f"{name}: reset ({detail['charges']} charges, {detail['releases']} releases forgotten)"
+        )
     return 0
 
 

@@ -438,7 +438,7 @@ class Workspace:
             total, spent = self.ledger.totals(spec.name)
             if not fits(cost, spent, total, spec.budget.mode):  # refuse before calibrating
                 raise self._budget_error(spec, query, op, cost, Refusal(spent, total))
-            prepared = self._prepare(spec, query, target, alpha_v, delta_q, op)
+            prepared = self._prepare(spec, query, target, alpha_v, delta_q, op, prefetch=True)
             if prepared.delta == 0:
                 cost = Cost(cost.epsilon, cost.rho)
             verified = exact(prepared.loss)
@@ -566,11 +566,19 @@ class Workspace:
         return Cost(epsilon=exact(eps), rho=exact(rho), delta=exact(delta_q)), rho, delta_q
 
     def _prepare(
-        self, spec: SourceSpec, query: Query, target: float, alpha: float, delta: float, op: str
+        self,
+        spec: SourceSpec,
+        query: Query,
+        target: float,
+        alpha: float,
+        delta: float,
+        op: str,
+        prefetch: bool = False,
     ) -> engine.Prepared:
-        """Calibrate. This reads no data, so a failure is about public parameters, never values."""
+        """Calibrate. A failure here is about public parameters, never values: the data pass
+        that ``prefetch`` may start in the background reports only through ``Prepared.run``."""
         try:
-            return engine.prepare(spec, query, target, spec.budget.mode, alpha, delta)
+            return engine.prepare(spec, query, target, spec.budget.mode, alpha, delta, prefetch)
         except PrivacyError:
             raise
         except Exception as exc:

@@ -56,6 +56,8 @@ def test_calibrated_noise_fits_its_target_and_is_nearly_minimal(
     loss = float(noise.measurement.map(sensitivity))
     assert loss <= target
     assert loss >= target * (1 - 1e-6)
+    assert noise.loss_at(sensitivity) == loss  # the loss calibration kept is the map's own
+    assert noise.loss_at(sensitivity + 1) == float(noise.measurement.map(sensitivity + 1))
 
 
 def test_quantile_calibration_fits_at_the_extremes() -> None:
@@ -112,6 +114,7 @@ def test_quantile_scores_from_sorted_values_equal_opendps_score_transformation(
     m = mech.quantile(cands, q, 1, 1.0, "pure")
     theirs = mech.quantile_score(cands, q)(values.tolist())
     assert m.scores(np.sort(values)).tolist() == list(theirs)
+    assert m.scores(mech.ranks(cands, np.sort(values))).tolist() == list(theirs)
 
 
 @pytest.mark.parametrize("measure", ["pure", "zcdp"])
@@ -149,3 +152,16 @@ def test_quantile_scores_take_the_exact_path_for_huge_inputs(
     fast = m.scores(values).tolist()
     monkeypatch.setattr(mech, "FAST_SCORES_BELOW", 0)
     assert m.scores(values).tolist() == fast == list(mech.quantile_score(cands, 0.123456)(values))
+
+
+@pytest.mark.parametrize("measure", ["pure", "zcdp"])
+def test_selections_run_together_come_back_in_the_order_given(measure: mech.Measure) -> None:
+    """Independent selections share a thread pool; each result must belong to its own job."""
+    cands = tuple(float(v) for v in range(0, 101))
+    data = np.arange(0.0, 101.0)
+    levels = [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0] * 3
+    jobs = [(mech.quantile(cands, q, 1, 1e4, measure), mech.ranks(cands, data)) for q in levels]
+    got = mech.release_quantiles(jobs)
+    assert [abs(v - np.quantile(data, q)) <= 1.0 for v, q in zip(got, levels, strict=True)] == [
+        True
+    ] * len(levels)

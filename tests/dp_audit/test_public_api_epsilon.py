@@ -463,19 +463,31 @@ def test_unknown_key_count_noise_fits_the_discrete_gaussian_pmf(unknown: Unknown
 def _pre_noise(call: Callable[[], Any]) -> tuple[Any, list[tuple[Any, Any]]]:
     """Run ``call`` once and capture what each OpenDP measurement was handed before noise."""
     seen: list[tuple[Any, Any]] = []
-    noise_release, quantile_release = mech.Noise.release, mech.Quantile.release
+    noise_release, quantile_release, real_ranks = (
+        mech.Noise.release,
+        mech.Quantile.release,
+        mech.ranks,
+    )
+    ranked: dict[int, np.ndarray] = {}  # id of a Ranks -> the sorted values it was made from
 
     def noise_spy(self: mech.Noise, value: Any) -> Any:
         seen.append((self, np.array(value, dtype=np.int64)))
         return noise_release(self, value)
 
-    def quantile_spy(self: mech.Quantile, values: np.ndarray) -> float:
+    def ranks_spy(candidates: tuple[float, ...], values: np.ndarray) -> mech.Ranks:
+        out = real_ranks(candidates, values)
+        ranked[id(out)] = np.array(values, dtype=np.float64)
+        return out
+
+    def quantile_spy(self: mech.Quantile, data: Any) -> float:
+        values = ranked[id(data)] if isinstance(data, mech.Ranks) else data
         seen.append((self, np.array(values, dtype=np.float64)))
-        return quantile_release(self, values)
+        return quantile_release(self, data)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(mech.Noise, "release", noise_spy)
         mp.setattr(mech.Quantile, "release", quantile_spy)
+        mp.setattr(mech, "ranks", ranks_spy)
         result = call()
     return result, seen
 

@@ -54,6 +54,42 @@ def test_describe_is_consistent(patients: jp.SensitiveFrame) -> None:
             assert part.loc["count", "value"] > 0
 
 
+def test_describe_reads_data_only_on_the_way_to_a_release(
+    home: Path, patients_df: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """describe starts its data pass while calibrating; a dry run or a refusal must not read."""
+    from jupyter_privacy.core.engine import statistics
+
+    p = register_patients(patients_df, budget=jp.Budget(epsilon=1.0))
+    reads: list[str] = []
+    real = statistics.prepared_frame
+
+    def counting(*args: object) -> pl.LazyFrame:
+        reads.append("read")
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(statistics, "prepared_frame", counting)
+    assert p.describe(epsilon=0.5, dry_run=True).epsilon == 0.5
+    with pytest.raises(jp.BudgetExceededError):
+        p.describe(epsilon=2.0)
+    assert reads == []
+    table = p.describe(epsilon=0.5).to_pandas()
+    assert reads == ["read"] and table.loc[("age", "count"), "value"] > 0
+
+
+def test_a_describe_whose_data_pass_fails_keeps_the_charge(home: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "d.csv"
+    from tests.conftest import make_patients
+
+    make_patients().to_csv(csv, index=False)
+    p = jp.register(csv, name="d", budget=jp.Budget(epsilon=1.0), bounds={"age": (18, 90)})
+    csv.write_text("garbage")  # the background data pass fails; it reports after the charge
+    with pytest.raises(jp.ReleaseFailedError) as err:
+        p.describe(epsilon=0.2)
+    assert "after the budget was charged" in str(err.value)
+    assert p.budget.epsilon_spent == pytest.approx(0.2)
+
+
 def test_frame_mean_and_sum_cover_each_bounded_column(patients: jp.SensitiveFrame) -> None:
     means = patients.mean(epsilon=2.0).to_pandas()
     assert set(means.index) == {"age", "income"}

@@ -35,11 +35,17 @@ __all__ = [
 
 
 def prepare(
-    spec: SourceSpec, query: Query, target: float, measure: str, alpha: float, delta: float = 0.0
+    spec: SourceSpec,
+    query: Query,
+    target: float,
+    measure: str,
+    alpha: float,
+    delta: float = 0.0,
+    prefetch: bool = False,
 ) -> Prepared:
     from jupyter_privacy.core.engine import statistics
 
-    return statistics.prepare(spec, query, target, measure, alpha, delta)  # type: ignore[arg-type]
+    return statistics.prepare(spec, query, target, measure, alpha, delta, prefetch)  # type: ignore[arg-type]
 
 
 def is_scalar(query: Query) -> bool:

@@ -3,14 +3,19 @@
 OpenDP's generic scale search costs ~1,000 constructions per query. The loss of every mechanism we
 use is linear (pure DP) or quadratic (zCDP) in 1/scale, so one construction at scale 1 tells us the
 scale; we then construct at that scale and nudge it up until the measurement's own map fits.
+
+Every measurement here is non-interactive (no queryable, no compositor: the ledger composes). Its
+Rust function is ``Send + Sync`` and each call gets its own argument, so invocations need no lock,
+and ctypes releases the GIL during them: independent selections may run on several cores.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import threading
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -23,14 +28,16 @@ Measure = Literal["pure", "zcdp"]
 
 DISCRETE_GAUSSIAN_EXACT_UP_TO = 1e4
 
-#: OpenDP queryables and measurements are not thread-safe; every invocation holds this lock.
-OPENDP_LOCK = threading.Lock()
+#: Starting a search just above the analytic scale makes the first candidate pass the map almost
+#: always (the map rounds up by a few ulps); the extra noise is one part in 10¹⁰.
+FIRST_GUESS_MARGIN = 1 + 1e-10
 
 
 class CalibrationError(RuntimeError):
     """No scale satisfied the privacy map (should not happen for finite targets)."""
 
 
+@lru_cache(maxsize=2)
 def output_measure(measure: Measure) -> Any:
     return dp.max_divergence() if measure == "pure" else dp.zero_concentrated_divergence()
 
@@ -52,7 +59,7 @@ def calibrate(
     if unit is None:
         unit = float(build(1.0).map(d_mid))
     scale = unit / target if measure == "pure" else math.sqrt(unit / target)
-    scale = max(scale, 1e-300)
+    scale = max(scale * FIRST_GUESS_MARGIN, 1e-300)
     for _ in range(200):
         meas = build(scale)
         loss = float(meas.map(d_mid))
@@ -113,12 +120,19 @@ class Noise:
     measurement: Any
     measure: Measure
     scale: float
+    sensitivity: int | None = None  # the one calibration checked the map at
+    loss: float | None = None  # ``measurement.map(sensitivity)``, as calibration computed it
 
     def release(self, value: int | Sequence[int]) -> Any:
-        with OPENDP_LOCK:
-            if isinstance(value, int | np.integer):
-                return int(self.measurement(int(value)))
-            return [int(v) for v in self.measurement(np.asarray(value, dtype=np.int64))]
+        if isinstance(value, int | np.integer):
+            return int(self.measurement(int(value)))
+        return [int(v) for v in self.measurement(np.asarray(value, dtype=np.int64))]
+
+    def loss_at(self, sensitivity: int) -> float:
+        """The measurement's own map at ``sensitivity`` (reused when calibration already ran it)."""
+        if sensitivity == self.sensitivity and self.loss is not None:
+            return self.loss
+        return float(self.measurement.map(sensitivity))
 
     def accuracy(self, alpha: float) -> float:
         """Half-width of the (1 - alpha) interval of one coordinate, from OpenDP."""
@@ -135,29 +149,36 @@ class Noise:
         return "discrete Laplace" if self.measure == "pure" else "discrete Gaussian"
 
 
-def integer_noise(sensitivity: int, target: float, measure: Measure, vector: bool) -> Noise:
-    """Discrete Laplace (pure) or discrete Gaussian (zCDP) on integers, at a verified scale."""
+@lru_cache(maxsize=4)
+def _noise_space(measure: Measure, vector: bool) -> tuple[Any, Any]:
+    """Input domain and metric of integer noise (built once: each OpenDP constructor call costs
+    a tenth of a millisecond of type parsing)."""
     if vector:
         domain = dp.vector_domain(dp.atom_domain(T=dp.i64))
         metric = dp.l1_distance(T=dp.i64) if measure == "pure" else dp.l2_distance(T=dp.i64)
-    else:
-        domain, metric = dp.atom_domain(T=dp.i64), dp.absolute_distance(T=dp.i64)
+        return domain, metric
+    return dp.atom_domain(T=dp.i64), dp.absolute_distance(T=dp.i64)
+
+
+def _make_noise(scale: float, measure: Measure, vector: bool) -> Any:
+    domain, metric = _noise_space(measure, vector)
+    return dp.m.make_noise(domain, metric, output_measure(measure), scale)
+
+
+def integer_noise(sensitivity: int, target: float, measure: Measure, vector: bool) -> Noise:
+    """Discrete Laplace (pure) or discrete Gaussian (zCDP) on integers, at a verified scale."""
 
     def build(scale: float) -> Any:
-        return dp.m.make_noise(domain, metric, output_measure(measure), scale)
+        return _make_noise(scale, measure, vector)
 
-    meas, scale, _ = calibrate(build, sensitivity, target, measure)
-    return Noise(meas, measure, scale)
+    unit = _unit_loss(("noise", sensitivity, measure, vector), lambda: build(1.0).map(sensitivity))
+    meas, scale, loss = calibrate(build, sensitivity, target, measure, unit)
+    return Noise(meas, measure, scale, sensitivity, loss)
 
 
 def noise_for_scale(scale: float, measure: Measure, vector: bool) -> Noise:
     """Noise at a given scale (for ``accuracy=`` requests, which fix the scale first)."""
-    if vector:
-        domain = dp.vector_domain(dp.atom_domain(T=dp.i64))
-        metric = dp.l1_distance(T=dp.i64) if measure == "pure" else dp.l2_distance(T=dp.i64)
-    else:
-        domain, metric = dp.atom_domain(T=dp.i64), dp.absolute_distance(T=dp.i64)
-    return Noise(dp.m.make_noise(domain, metric, output_measure(measure), scale), measure, scale)
+    return Noise(_make_noise(scale, measure, vector), measure, scale)
 
 
 def scale_for_accuracy(accuracy: float, alpha: float, measure: Measure) -> float:
@@ -175,6 +196,23 @@ def loss_of(noise: Noise, sensitivity: int) -> float:
 
 U64_MAX = 2**64 - 1
 FAST_SCORES_BELOW = 2**62  # den·n below this: int64 scores cannot overflow or reach the clamp
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """Per candidate, how many values lie below it and on it: all any quantile's score needs,
+    so the quantiles of one column share one pass over its sorted values."""
+
+    below: np.ndarray[Any, Any]  # int64
+    equal: np.ndarray[Any, Any]  # int64
+    n: int
+
+
+def ranks(candidates: tuple[float, ...], sorted_values: np.ndarray[Any, Any]) -> Ranks:
+    cands = np.asarray(candidates, dtype=np.float64)
+    below = np.searchsorted(sorted_values, cands, side="left").astype(np.int64)
+    upto = np.searchsorted(sorted_values, cands, side="right").astype(np.int64)
+    return Ranks(below, upto - below, len(sorted_values))
 
 
 @dataclass(frozen=True)
@@ -199,28 +237,56 @@ class Quantile:
     d_in: int
     loss: float  # ``measurement.map(d_in)``, as calibration computed and checked it
 
-    def scores(self, sorted_values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        """|den·#(x < c) − num·(n − #(x = c))| per candidate, as OpenDP computes it (u64)."""
-        cands = np.asarray(self.candidates, dtype=np.float64)
-        lt = np.searchsorted(sorted_values, cands, side="left").astype(np.int64)
-        eq = np.searchsorted(sorted_values, cands, side="right").astype(np.int64) - lt
-        n, limit = len(sorted_values), U64_MAX // self.alpha_den
+    def scores(self, data: np.ndarray[Any, Any] | Ranks) -> np.ndarray[Any, Any]:
+        """|den·#(x < c) − num·(n − #(x = c))| per candidate, as OpenDP computes it (u64), from
+        sorted values or their ``ranks``."""
+        r = data if isinstance(data, Ranks) else ranks(self.candidates, data)
+        n, limit = r.n, U64_MAX // self.alpha_den
         if self.alpha_den * n < FAST_SCORES_BELOW:
-            return np.abs(self.alpha_den * lt - self.alpha_num * (n - eq)).astype(np.uint64)
+            fast: np.ndarray[Any, Any] = np.abs(
+                self.alpha_den * r.below - self.alpha_num * (n - r.equal)
+            )
+            return fast.astype(np.uint64)
         exact = [
             abs(self.alpha_den * min(int(a), limit) - self.alpha_num * min(n - int(e), limit))
-            for a, e in zip(lt, eq, strict=True)
+            for a, e in zip(r.below, r.equal, strict=True)
         ]
         return np.asarray(exact, dtype=np.uint64)
 
-    def release(self, sorted_values: np.ndarray[Any, Any]) -> float:
-        scores = self.scores(sorted_values)
-        with OPENDP_LOCK:
-            return self.candidates[int(self.select(scores))]
+    def release(self, data: np.ndarray[Any, Any] | Ranks) -> float:
+        """The selected candidate, from sorted values or their ``ranks``."""
+        return self.candidates[int(self.select(self.scores(data)))]
 
     def rank_error(self, alpha: float) -> float:
         """Rows by which the released candidate's rank may miss the target, w.p. 1 - alpha."""
         return (self.scale / 2) * math.log(len(self.candidates) / alpha)
+
+
+Selection = tuple[Quantile, "np.ndarray[Any, Any] | Ranks"]
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def pool() -> ThreadPoolExecutor:
+    """A small process-wide pool, rebuilt after a fork (a forked child inherits dead threads)."""
+    global _POOL
+    if _POOL is None or _POOL[0] != os.getpid():
+        workers = max(1, min(4, len(os.sched_getaffinity(0))))
+        _POOL = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="jp-select"))
+    return _POOL[1]
+
+
+def select_all(selections: Sequence[Selection]) -> list[Future[float]]:
+    """Start each quantile's selection; they are independent and spend their time in OpenDP's
+    sampler with the GIL released, so they share the cores."""
+    return [pool().submit(m.release, data) for m, data in selections]
+
+
+def release_quantiles(selections: Sequence[Selection]) -> list[float]:
+    """Each quantile released from its sorted values or ranks, in the order given."""
+    if len(selections) < 2:
+        return [m.release(data) for m, data in selections]
+    return [f.result() for f in select_all(selections)]
 
 
 @lru_cache(maxsize=256)
@@ -250,16 +316,12 @@ def quantile(
     """``make_private_quantile`` as OpenDP composes it: score, then noisy min at scale × den."""
     if not _increasing(candidates):
         raise CalibrationError("quantile candidates must be strictly increasing")
-    score = quantile_score(candidates, q)
+    score, domain, metric = _score_space(candidates, q)
     num, den = _score_fraction(candidates, q)
 
     def select(scale: float) -> Any:
         return dp.m.make_noisy_max(
-            score.output_domain,
-            score.output_metric,
-            output_measure(measure),
-            scale * den,
-            negate=True,
+            domain, metric, output_measure(measure), scale * den, negate=True
         )
 
     built: dict[float, Any] = {}
@@ -268,27 +330,28 @@ def quantile(
         built[scale] = select(scale)
         return score >> built[scale]
 
-    unit = _quantile_unit_loss(candidates, q, d_in, measure, build)
+    unit = _unit_loss(("quantile", candidates, q, d_in, measure), lambda: build(1.0).map(d_in))
     meas, scale, loss = calibrate(build, d_in, target, measure, unit)
     return Quantile(meas, candidates, scale, built[scale], num, den, d_in, loss)
 
 
-_UNIT_LOSSES: dict[tuple[tuple[float, ...], float, int, str], float] = {}
+@lru_cache(maxsize=256)
+def _score_space(candidates: tuple[float, ...], q: float) -> tuple[Any, Any, Any]:
+    """The score transformation with its output domain and metric (each read is an FFI call)."""
+    score = quantile_score(candidates, q)
+    return score, score.output_domain, score.output_metric
 
 
-def _quantile_unit_loss(
-    candidates: tuple[float, ...],
-    q: float,
-    d_in: int,
-    measure: Measure,
-    build: Callable[[float], Any],
-) -> float:
-    """The quantile chain's map at scale 1, computed once per candidates, level and measure."""
-    key = (candidates, q, d_in, measure)
+_UNIT_LOSSES: dict[tuple[Any, ...], float] = {}
+
+
+def _unit_loss(key: tuple[Any, ...], map_at_scale_1: Callable[[], Any]) -> float:
+    """A mechanism's map at scale 1, computed once per mechanism family (it only seeds
+    ``calibrate``, which checks the map of the measurement it returns)."""
     if key not in _UNIT_LOSSES:
-        if len(_UNIT_LOSSES) > 512:
+        if len(_UNIT_LOSSES) > 1024:
             _UNIT_LOSSES.clear()
-        _UNIT_LOSSES[key] = float(build(1.0).map(d_in))
+        _UNIT_LOSSES[key] = float(map_at_scale_1())
     return _UNIT_LOSSES[key]
 
 
@@ -303,8 +366,7 @@ class Threshold:
     delta: float
 
     def release(self, counts: dict[str, int]) -> dict[str, int]:
-        with OPENDP_LOCK:
-            return {str(k): int(v) for k, v in self.measurement(counts).items()}
+        return {str(k): int(v) for k, v in self.measurement(counts).items()}
 
 
 def threshold_counts(d_in: int, target: float, delta: float, measure: Measure) -> Threshold:

@@ -168,6 +168,7 @@ class _Ctx:
     measure: mech.Measure
     alpha: float
     d_in: int
+    prefetch: bool = False
 
 
 def prepare(
@@ -177,10 +178,14 @@ def prepare(
     measure: mech.Measure,
     alpha: float,
     delta: float = 0.0,
+    prefetch: bool = False,
 ) -> Prepared:
-    """Validate ``query`` on public information and calibrate its measurements to ``target``."""
+    """Validate ``query`` on public information and calibrate its measurements to ``target``.
+
+    ``prefetch``: the caller will release if the loss fits, so a long data pass may start now in
+    the background (its pre-noise result is only ever read by ``Prepared.run``)."""
     schema = apply_steps(spec.schema, query.steps, spec.name)
-    ctx = _Ctx(spec, query, schema, measure, alpha, spec.d_in)
+    ctx = _Ctx(spec, query, schema, measure, alpha, spec.d_in, prefetch)
     stat = query.statistic
     if stat in ("value_counts", "hist"):
         return _prepare_value_counts(ctx, target, delta)
@@ -356,7 +361,7 @@ def _prepare_scalar(ctx: _Ctx, target: float) -> Prepared:
 
         sens = mech.sum_sensitivity(ctx.d_in, num.lo_int, num.hi_int)
         return Prepared(
-            float(noise.measurement.map(sens)),
+            noise.loss_at(sens),
             0.0,
             noise.name,
             noise.accuracy(ctx.alpha) / num.scale,
@@ -413,7 +418,7 @@ def _prepare_count(ctx: _Ctx, target: float, column: str | None = None) -> Prepa
             _cell((), stat, float(v), _interval(v, noise.accuracy(ctx.alpha)), None, noise.name)
         ]
 
-    loss = float(noise.measurement.map(mech.count_sensitivity(ctx.d_in)))
+    loss = noise.loss_at(mech.count_sensitivity(ctx.d_in))
     return Prepared(loss, 0.0, noise.name, noise.accuracy(ctx.alpha), run)
 
 
@@ -474,9 +479,7 @@ def _verified(
     ctx: _Ctx, parts: Sequence[tuple[mech.Noise, str, _Numeric | None]], vector: bool = False
 ) -> float:
     """Basic composition of the parts' OpenDP maps (what ``make_composition`` would report)."""
-    return sum(
-        float(noise.measurement.map(_sens(ctx, kind, num, vector))) for noise, kind, num in parts
-    )
+    return sum(noise.loss_at(_sens(ctx, kind, num, vector)) for noise, kind, num in parts)
 
 
 def _quantile_values(
@@ -500,8 +503,8 @@ def _prepare_quantiles(
     single = len(levels) == 1 and not isinstance(ctx.query.param("q"), tuple)
 
     def run() -> list[Cell]:
-        values = _quantile_values(ctx, num)
-        released = sorted(m.release(values) for m in mechs)  # sorting is free post-processing
+        ranks = mech.ranks(cands, _quantile_values(ctx, num))
+        released = sorted(mech.release_quantiles([(m, ranks) for m in mechs]))  # post-processing
         return [
             _cell(
                 (), stat if single else _qlabel(q), v, None, m.rank_error(ctx.alpha), "exponential"
@@ -523,6 +526,10 @@ def _prepare_describe(
     ctx: _Ctx, columns: list[tuple[str, _Numeric, ColumnInfo]], target: float
 ) -> Prepared:
     """count, mean, std, min, quartiles, max per column, one budget split; quantiles sorted."""
+    scan = _describe_scan(ctx, columns)
+    # The data pass reads no budget and releases nothing; starting it now lets it run on another
+    # core while the mechanisms are calibrated (only ``run``, after the charge, uses its result).
+    pending = mech.pool().submit(scan) if ctx.prefetch else None
     per_col = target * SAFETY / len(columns)
     wc, ws, wq, wquant = DESCRIBE_WEIGHTS
     jobs = []
@@ -546,22 +553,14 @@ def _prepare_describe(
     multi = ctx.query.column is None
 
     def run() -> list[Cell]:
-        # One pass for every column: non-null count, centred sums and the sorted clamped values
-        # (as a one-row list, so aggregates and values come out of the same collect).
-        exprs: list[pl.Expr] = []
-        for i, (name, num, *_) in enumerate(jobs):
-            exprs += [
-                pl.col(name).count().alias(f"n{i}"),
-                num.centred_sum().alias(f"s{i}"),
-                num.centred_squares().alias(f"q{i}"),
-                num.clipped().drop_nulls().sort().implode().alias(f"v{i}"),
-            ]
-        out = prepared_frame(ctx.spec, ctx.query.steps).select(exprs).collect()
+        sums, ranks = pending.result() if pending is not None else scan()
+        selecting = mech.select_all([(m, ranks[i]) for i, job in enumerate(jobs) for m in job[5]])
+        # Noise and interval widths are cheap: the main thread does them while selections run.
         cells: list[Cell] = []
         for i, (name, num, n_noise, s_noise, q_noise, quants) in enumerate(jobs):
-            n = n_noise.release(int(out.get_column(f"n{i}").item()))
-            s = s_noise.release(int(out.get_column(f"s{i}").item() or 0))
-            q = q_noise.release(int(out.get_column(f"q{i}").item() or 0))
+            n, s, q = (
+                x.release(v) for x, v in zip((n_noise, s_noise, q_noise), sums[i], strict=True)
+            )
             key: Key = (name,) if multi else ()
             a_n = n_noise.accuracy(ctx.alpha)
             mean, mean_ci = _mean_from(
@@ -569,8 +568,7 @@ def _prepare_describe(
             )
             a3 = [x.accuracy(ctx.alpha / 3) for x in (n_noise, s_noise, q_noise)]
             var, var_ci = _var_from(num, n, s, q, *a3)
-            values = out.get_column(f"v{i}").explode().drop_nulls().to_numpy()
-            released = sorted(m.release(values) for m in quants)
+            released = sorted(f.result() for f in selecting[5 * i : 5 * i + 5])  # post-processing
             cells.append(_cell(key, "count", float(n), _interval(n, a_n), None, n_noise.name))
             cells.append(_cell(key, "mean", mean, mean_ci, None, s_noise.name))
             cells.append(
@@ -589,6 +587,36 @@ def _prepare_describe(
         return cells
 
     return Prepared(loss, 0.0, "composition", None, run)
+
+
+def _describe_scan(
+    ctx: _Ctx, columns: list[tuple[str, _Numeric, ColumnInfo]]
+) -> Callable[[], tuple[list[tuple[int, int, int]], list[mech.Ranks]]]:
+    """describe's one data pass: per column the non-null count, centred sum and centred squares
+    (exact integers) and the candidates' ranks among the clamped values. Pre-noise: only ``run``
+    may use it."""
+    nums = [num for _, num, _ in columns]
+    grids = [candidates_for(info) for _, _, info in columns]
+
+    def scan() -> tuple[list[tuple[int, int, int]], list[mech.Ranks]]:
+        exprs: list[pl.Expr] = []
+        for i, num in enumerate(nums):
+            exprs += [
+                pl.col(num.name).count().alias(f"n{i}"),
+                num.centred_sum().alias(f"s{i}"),
+                num.centred_squares().alias(f"q{i}"),
+                num.clipped().drop_nulls().implode().alias(f"v{i}"),
+            ]
+        out = prepared_frame(ctx.spec, ctx.query.steps).select(exprs).collect()
+        sums = [
+            tuple(int(out.get_column(f"{k}{i}").item() or 0) for k in "nsq")
+            for i in range(len(nums))
+        ]
+        # numpy sorts one column faster than polars sorts it inside the query plan
+        values = [np.sort(out.get_column(f"v{i}")[0].to_numpy()) for i in range(len(nums))]
+        return sums, [mech.ranks(g, v) for g, v in zip(grids, values, strict=True)]  # type: ignore[return-value]
+
+    return scan
 
 
 def _bounded_numeric_columns(ctx: _Ctx) -> list[tuple[str, _Numeric, ColumnInfo]]:
@@ -739,7 +767,7 @@ def _grouped_counts(
     source_column: str | None = None,
 ) -> Prepared:
     noise = _count_noise(ctx, target * SAFETY, vector=True)
-    loss = float(noise.measurement.map(mech.count_by_categories_sensitivity(ctx.d_in, ctx.measure)))
+    loss = noise.loss_at(mech.count_by_categories_sensitivity(ctx.d_in, ctx.measure))
     stat = (
         "count" if ctx.query.statistic in ("size", "count", "value_counts") else ctx.query.statistic
     )
@@ -830,7 +858,7 @@ def _prepare_grouped_declared(ctx: _Ctx, keys: list[Key], target: float) -> Prep
 
 def _grouped_counts_nonnull(ctx: _Ctx, keys: list[Key], target: float, column: str) -> Prepared:
     noise = _count_noise(ctx, target * SAFETY, vector=True)
-    loss = float(noise.measurement.map(mech.count_by_categories_sensitivity(ctx.d_in, ctx.measure)))
+    loss = noise.loss_at(mech.count_by_categories_sensitivity(ctx.d_in, ctx.measure))
 
     def run() -> list[Cell]:
         frame = _grouped_frame(ctx, [pl.len().alias("n")], value_column=column)
@@ -873,8 +901,8 @@ def _grouped_numeric(
             values = {tuple(r[:-1]): r[-1] for r in grouped.select([*by, "__v__"]).iter_rows()}
             cells = []
             for k in keys:
-                arr = np.asarray(values.get(k, []), dtype=np.float64)
-                released = sorted(x.release(arr) for x in qm)
+                ranks = mech.ranks(cands, np.asarray(values.get(k, []), dtype=np.float64))
+                released = sorted(mech.release_quantiles([(x, ranks) for x in qm]))
                 for q, v, x in zip(levels, released, qm, strict=True):
                     name = label if single else _qlabel(q)
                     cells.append(_cell(k, name, v, None, x.rank_error(ctx.alpha), "exponential"))
@@ -884,7 +912,7 @@ def _grouped_numeric(
 
     if stat == "sum":
         s_noise = num.noise("sum", target * SAFETY, True)
-        loss = float(s_noise.measurement.map(_sens(ctx, "sum", num)))
+        loss = s_noise.loss_at(_sens(ctx, "sum", num))
 
         def run_sum() -> list[Cell]:
             frame = _grouped_frame(ctx, [num.int_sum().alias("s")], value_column=num.name)
@@ -909,8 +937,8 @@ def _grouped_numeric(
     ]
     if q_noise is not None:
         parts.append((q_noise, "csq", num))
-    loss = float(n_noise.measurement.map(_sens(ctx, "count", num, vector=True))) + sum(
-        float(x.measurement.map(_sens(ctx, kind, num))) for x, kind, _ in parts[1:]
+    loss = n_noise.loss_at(_sens(ctx, "count", num, vector=True)) + sum(
+        x.loss_at(_sens(ctx, kind, num)) for x, kind, _ in parts[1:]
     )
 
     def run_moments() -> list[Cell]:
