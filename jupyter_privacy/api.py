@@ -68,7 +68,8 @@ def connect(
     token_file: str | Path | None = None,
     retry_seconds: float = 10.0,
 ) -> Any:
-    """Curator mode: use the curator at ``target`` (a Unix socket path or ``tcp://HOST:PORT``).
+    """Curator mode: use the curator at ``target`` (a Unix socket path, ``tcp://HOST:PORT`` or
+    ``http://HOST:PORT``).
 
     From then on ``jp.source(name)`` returns frames whose data, ledger and audit log stay in the
     curator process; the kernel holds plans and releases only. Returns the remote workspace

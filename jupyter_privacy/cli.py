@@ -192,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     srv.add_argument("--policy", required=True, help="privacy.toml declaring the sources")
     where = srv.add_mutually_exclusive_group()
     where.add_argument("--socket", help="Unix socket path (default: [curator] in the policy)")
-    where.add_argument("--url", help="tcp://127.0.0.1:PORT (loopback only)")
+    where.add_argument(
+        "--url", help="tcp://127.0.0.1:PORT or http://127.0.0.1:PORT (loopback only, no TLS)"
+    )
     srv.add_argument("--token-file", help="this user's token file (created 0600 if missing)")
     srv.add_argument("--socket-mode", default="660", help="octal mode of the socket (660)")
     srv.add_argument("--rate", type=float, default=50.0, help="requests per second per client")

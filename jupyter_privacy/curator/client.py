@@ -32,7 +32,7 @@ from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
 from jupyter_privacy.core.schema import ColumnInfo
 from jupyter_privacy.core.source import SourceSpec
 from jupyter_privacy.core.workspace import BudgetState, Workspace, build_release
-from jupyter_privacy.curator import protocol
+from jupyter_privacy.curator import http_binding, protocol
 from jupyter_privacy.curator.auth import read_token
 from jupyter_privacy.curator.protocol import CuratorError, CuratorUnavailableError
 from jupyter_privacy.frame import SensitiveFrame
@@ -92,25 +92,29 @@ class Connection:
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._rfile: BinaryIO | None = None
+        self._http: http_binding.Exchange | None = None
         self.identity: dict[str, Any] = {}
         with self._lock:
             self._open()
 
     # --- transport -----------------------------------------------------------------------------
     def _open(self) -> None:
-        path, host, port = self._address
-        if path is not None:
+        address = self._address
+        if address.scheme == "http":
+            self._http = http_binding.Exchange(address.host, address.port or 0, self._token)
+        elif address.path is not None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(10)
             try:
-                sock.connect(path)
+                sock.connect(address.path)
             except OSError:
                 sock.close()
                 raise
         else:
-            sock = socket.create_connection((host, port or 0), timeout=10)
-        sock.settimeout(None)
-        self._sock, self._rfile = sock, sock.makefile("rb")
+            sock = socket.create_connection((address.host, address.port or 0), timeout=10)
+        if address.scheme != "http":
+            sock.settimeout(None)
+            self._sock, self._rfile = sock, sock.makefile("rb")
         hello = {
             "v": protocol.VERSION,
             "id": "hello",
@@ -125,6 +129,10 @@ class Connection:
         self.identity = response["result"]
 
     def close(self) -> None:
+        if self._http is not None:
+            with contextlib.suppress(OSError):
+                self._http.close()
+            self._http = None
         if self._rfile is not None:
             with contextlib.suppress(OSError):
                 self._rfile.close()
@@ -134,9 +142,23 @@ class Connection:
         self._sock = self._rfile = None
 
     def _exchange(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        line = protocol.encode(message)
+        if self._http is not None:
+            if self.trace is not None:
+                self.trace.append(line)
+            try:
+                answer = self._http.send(line)
+            except http_binding.Dropped:
+                raise _Dropped() from None
+        else:
+            answer = self._send_line(line)
+        if self.trace is not None:
+            self.trace.append(answer)
+        return protocol.decode_response(answer)
+
+    def _send_line(self, line: bytes) -> bytes:
         if self._sock is None or self._rfile is None:
             raise _Dropped()
-        line = protocol.encode(message)
         if self.trace is not None:
             self.trace.append(line)
         try:
@@ -146,9 +168,7 @@ class Connection:
             raise _Dropped() from None
         if not answer.endswith(b"\n"):
             raise _Dropped()
-        if self.trace is not None:
-            self.trace.append(answer)
-        return protocol.decode_response(answer)
+        return answer
 
     # --- requests ------------------------------------------------------------------------------
     def call(
@@ -495,7 +515,8 @@ def connect(
     token_file: str | Path | None = None,
     retry_seconds: float = 10.0,
 ) -> RemoteWorkspace:
-    """Connect to a curator (a Unix socket path or ``tcp://127.0.0.1:PORT``)."""
+    """Connect to a curator: a Unix socket path, ``tcp://127.0.0.1:PORT`` (JSON lines) or
+    ``http://127.0.0.1:PORT`` (the same messages, one POST each)."""
     return RemoteWorkspace.connect(
         target, token=token, token_file=token_file, retry_seconds=retry_seconds
     )

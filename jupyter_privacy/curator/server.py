@@ -2,7 +2,7 @@
 
 Clients send plans and receive releases; no message carries a row, a path, a pickle or a callable.
 Each connection authenticates once with a token (and, on a Unix socket, the peer's uid from
-``SO_PEERCRED``); every later request is validated against the protocol schema, rate-limited per
+``SO_PEERCRED``; over HTTP every request carries the token); every later request is validated against the protocol schema, rate-limited per
 client, and answered with either a result or a clear error. A malformed request changes nothing.
 
 Workspace calls are serialised by one lock: the engine's OpenDP calls are serialised anyway, and
@@ -20,9 +20,10 @@ import socketserver
 import stat
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from jupyter_privacy.core.budget import Cost
 from jupyter_privacy.core.errors import PolicyError, PrivacyError, ReleaseFailedError
@@ -31,7 +32,7 @@ from jupyter_privacy.core.plan import Query
 from jupyter_privacy.core.policy import Policy, load_policy
 from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
 from jupyter_privacy.core.workspace import Workspace
-from jupyter_privacy.curator import protocol
+from jupyter_privacy.curator import http_binding, protocol
 from jupyter_privacy.curator.auth import Client, Registry, own_token, peer_uid
 from jupyter_privacy.curator.journal import Journal
 
@@ -113,18 +114,24 @@ class Curator:
         self.ws.close()
 
     # --- one connection ------------------------------------------------------------------------
-    def serve_connection(self, sock: socket.socket, rfile: BinaryIO, wfile: BinaryIO) -> None:
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[bool]:
+        """Count a connection (an HTTP request) while it lasts; False when there are too many."""
         with self._state_lock:
             self._connections += 1
-            crowded = self._connections > self.limits.max_connections
+            admitted = self._connections <= self.limits.max_connections
         try:
-            if crowded:
-                self._send(wfile, protocol.error(None, "busy", "too many connections; retry later"))
-                return
-            self._converse(sock, rfile, wfile)
+            yield admitted
         finally:
             with self._state_lock:
                 self._connections -= 1
+
+    def serve_connection(self, sock: socket.socket, rfile: BinaryIO, wfile: BinaryIO) -> None:
+        with self.slot() as admitted:
+            if not admitted:
+                self._send(wfile, protocol.error(None, "busy", "too many connections; retry later"))
+                return
+            self._converse(sock, rfile, wfile)
 
     def _converse(self, sock: socket.socket, rfile: BinaryIO, wfile: BinaryIO) -> None:
         uid = peer_uid(sock)
@@ -165,7 +172,7 @@ class Curator:
                         return
                     continue
                 sock.settimeout(None)
-                self._send(wfile, protocol.ok(mid, self._hello(client, uid)))
+                self._send(wfile, protocol.ok(mid, self.hello_result(client, uid)))
                 continue
             if client is None:
                 failures += 1
@@ -175,7 +182,7 @@ class Curator:
                 if failures >= self.limits.max_auth_failures:
                     return
                 continue
-            if not self._bucket(client).take():
+            if not self.bucket(client).take():
                 self._send(
                     wfile,
                     protocol.error(
@@ -190,14 +197,15 @@ class Curator:
             )
             self._send(wfile, self.handle(client, label, message))
 
-    def _bucket(self, client: Client) -> _Bucket:
+    def bucket(self, client: Client) -> _Bucket:
+        """The client's rate limiter (shared by all its connections)."""
         with self._state_lock:
             bucket = self._buckets.get(client.name)
             if bucket is None:
                 bucket = self._buckets[client.name] = _Bucket(self.limits.rate, self.limits.burst)
             return bucket
 
-    def _hello(self, client: Client, uid: int | None) -> dict[str, Any]:
+    def hello_result(self, client: Client, uid: int | None) -> dict[str, Any]:
         return {
             "protocol": protocol.PROTOCOL,
             "version": protocol.VERSION,
@@ -375,7 +383,8 @@ class _TCPServer(_Threaded, socketserver.TCPServer):
 
 
 class CuratorServer:
-    """A running curator on a Unix socket (default) or a loopback TCP port."""
+    """A running curator on a Unix socket (default) or a loopback port (``tcp`` JSON lines, or
+    ``http``: the same messages, one POST each)."""
 
     def __init__(
         self,
@@ -385,7 +394,9 @@ class CuratorServer:
         host: str = "127.0.0.1",
         port: int | None = None,
         socket_mode: int = 0o660,
+        scheme: str = "tcp",
     ) -> None:
+        self.scheme = scheme if socket_path is None else "unix"
         self.curator = curator
         self.socket_path = Path(socket_path) if socket_path is not None else None
         server: socketserver.BaseServer
@@ -401,9 +412,16 @@ class CuratorServer:
                     host,
                     "without TLS the curator listens on loopback only",
                     [("host", host)],
-                    ["jupyter-privacy serve --url tcp://127.0.0.1:8765", "use the Unix socket"],
+                    [
+                        f"jupyter-privacy serve --url {scheme}://127.0.0.1:8765",
+                        "use the Unix socket",
+                    ],
                 )
-            tcp = _TCPServer((host, port or 0), _Handler)
+            tcp: socketserver.TCPServer = (
+                http_binding.Server((host, port or 0), http_binding.Handler)
+                if scheme == "http"
+                else _TCPServer((host, port or 0), _Handler)
+            )
             self._tcp: tuple[str, int] = tcp.socket.getsockname()[:2]
             server = tcp
         setattr(server, "curator", curator)  # noqa: B010  (read by _Handler)
@@ -416,7 +434,7 @@ class CuratorServer:
         if self.socket_path is not None:
             return str(self.socket_path)
         host, port = self._tcp
-        return f"tcp://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     def serve_forever(self) -> None:
         self._server.serve_forever(poll_interval=0.2)
@@ -480,28 +498,37 @@ def _clear_stale_socket(path: Path) -> None:
     )
 
 
-def parse_address(target: str) -> tuple[str | None, str, int | None]:
-    """``tcp://host:port`` -> (None, host, port); a path or ``unix://path`` -> (path, "", None)."""
-    if target.startswith("tcp://"):
-        host, _, port = target[len("tcp://") :].rpartition(":")
-        if not host or not port.isdigit():
-            raise PolicyError(
-                "reach the curator",
-                target,
-                "a TCP address reads tcp://HOST:PORT",
-                [],
-                ["tcp://127.0.0.1:8765"],
-            )
-        return None, host.strip("[]"), int(port)
-    if "://" in target and not target.startswith("unix://"):
+class Address(NamedTuple):
+    scheme: str  # "unix", "tcp" (JSON lines) or "http" (one POST per message)
+    path: str | None  # the socket, for "unix"
+    host: str
+    port: int | None
+
+
+def parse_address(target: str) -> Address:
+    """``tcp://host:port``, ``http://host:port[/v1]``, or a socket path / ``unix://path``."""
+    scheme, sep, rest = target.partition("://")
+    if not sep or scheme == "unix":
+        return Address("unix", target.removeprefix("unix://"), "", None)
+    if scheme not in ("tcp", "http"):
         raise PolicyError(
             "reach the curator",
             target,
-            "the curator speaks its own JSON-lines protocol, over a Unix socket or tcp://",
-            [],
-            ['socket = "curator.sock"', 'url = "tcp://127.0.0.1:8765"'],
+            f"the curator is reached over a Unix socket, tcp:// or http://, not {scheme}://",
+            [("TLS", "not served: keep the curator on loopback or behind a socket")],
+            ['socket = "curator.sock"', 'url = "http://127.0.0.1:8765"'],
         )
-    return target.removeprefix("unix://"), "", None
+    where = rest.removesuffix("/").removesuffix(http_binding.PATH) if scheme == "http" else rest
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit() or "/" in where:
+        raise PolicyError(
+            "reach the curator",
+            target,
+            f"the address reads {scheme}://HOST:PORT",
+            [],
+            [f"{scheme}://127.0.0.1:8765"],
+        )
+    return Address(scheme, None, host.strip("[]"), int(port))
 
 
 def build(
@@ -531,11 +558,12 @@ def build(
             [],
             ["jupyter-privacy serve --socket curator.sock", '[curator] socket = "curator.sock"'],
         )
-    path, host, port = parse_address(target)
+    address = parse_address(target)
     return CuratorServer(
         Curator(ws, registry, limits),
-        socket_path=path,
-        host=host or "127.0.0.1",
-        port=port,
+        socket_path=address.path,
+        host=address.host or "127.0.0.1",
+        port=address.port,
         socket_mode=socket_mode,
+        scheme=address.scheme,
     )

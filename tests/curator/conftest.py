@@ -82,13 +82,13 @@ def site() -> Iterator[Site]:
 
 
 def start(site: Site, transport: str, limits: Limits | None = None) -> CuratorServer:
-    target = site.socket() if transport == "unix" else "tcp://127.0.0.1:0"
+    target = site.socket() if transport == "unix" else f"{transport}://127.0.0.1:0"
     return build(
         site.policy, home=site.home, target=target, token_file=site.token_file, limits=limits
     ).start()
 
 
-@pytest.fixture(params=["unix", "tcp"])
+@pytest.fixture(params=["unix", "tcp", "http"])
 def curator(request: pytest.FixtureRequest, site: Site) -> Iterator[CuratorServer]:
     server = start(site, request.param)
     yield server
@@ -151,8 +151,8 @@ def serve_process(site: Site, target: str | None = None, *extra: str) -> Process
             "serve",
             "--policy",
             str(site.policy),
-            *(["--url", target] if target and target.startswith("tcp://") else []),
-            *(["--socket", target] if target and not target.startswith("tcp://") else []),
+            *(["--url", target] if target and "://" in target else []),
+            *(["--socket", target] if target and "://" not in target else []),
             *extra,
         ]
     )

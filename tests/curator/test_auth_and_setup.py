@@ -65,14 +65,29 @@ def test_on_the_socket_a_token_works_only_for_its_uid(curator: CuratorServer) ->
     ws.close()
 
 
-def test_tcp_listens_on_loopback_only(site: Site) -> None:
+@pytest.mark.parametrize("scheme", ["tcp", "http"])
+def test_tcp_and_http_listen_on_loopback_only(site: Site, scheme: str) -> None:
     with pytest.raises(jp.PolicyError, match="loopback only"):
-        build(site.policy, home=site.home, target="tcp://0.0.0.0:0", token_file=site.token_file)
+        build(
+            site.policy, home=site.home, target=f"{scheme}://0.0.0.0:0", token_file=site.token_file
+        )
 
 
-def test_http_urls_are_refused_with_the_right_spelling(site: Site) -> None:
-    with pytest.raises(jp.PolicyError, match="tcp://"):
-        build(site.policy, home=site.home, target="http://127.0.0.1:0", token_file=site.token_file)
+@pytest.mark.parametrize(
+    "target, words",
+    [
+        ("https://127.0.0.1:8765", "not https://"),
+        ("ftp://127.0.0.1:8765", "not ftp://"),
+        ("http://127.0.0.1", "http://HOST:PORT"),
+        ("http://127.0.0.1:8765/other", "http://HOST:PORT"),
+        ("tcp://:8765", "tcp://HOST:PORT"),
+    ],
+)
+def test_addresses_the_curator_cannot_serve_are_refused_with_the_right_spelling(
+    site: Site, target: str, words: str
+) -> None:
+    with pytest.raises(jp.PolicyError, match=words):
+        build(site.policy, home=site.home, target=target, token_file=site.token_file)
 
 
 def test_a_second_curator_on_a_live_socket_is_refused(site: Site) -> None:
@@ -131,7 +146,7 @@ def shell(
     kernel_side.mkdir()
     where = (
         f'socket = "{curator.address}"'
-        if not curator.address.startswith("tcp://")
+        if "://" not in curator.address
         else f'url = "{curator.address}"'
     )
     (kernel_side / "privacy.toml").write_text(
