@@ -3,8 +3,8 @@
 Run: .venv/bin/python benchmarks/bench_curator.py [--sizes 100000 10000000] [--repeat 5]
 
 The same Parquet file (written once per size to a temporary folder and reused) is registered
-in-process and served by a ``jupyter-privacy serve`` subprocess on a Unix socket and on loopback
-TCP. Each timed query asks a fresh cost, so every run is a real release (charge, OpenDP, ledger);
+in-process and served by a ``jupyter-privacy serve`` subprocess on a Unix socket, on loopback
+TCP and on loopback HTTP. Each timed query asks a fresh cost, so every run is a real release (charge, OpenDP, ledger);
 "replayed" asks a recorded release again, the cheapest path: it isolates the protocol's overhead.
 Prints median milliseconds and the curator / in-process ratio.
 """
@@ -72,7 +72,7 @@ def parquet(n: int) -> Path:
 
 def serve(folder: Path, path: Path, target: str) -> tuple[subprocess.Popen[str], str]:
     (folder / "privacy.toml").write_text(POLICY.format(path=path))
-    where = ["--url", target] if target.startswith("tcp://") else ["--socket", target]
+    where = ["--url", target] if "://" in target else ["--socket", target]
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter_privacy.cli", "--home", str(folder / "home"), "serve",
          "--policy", str(folder / "privacy.toml"), "--rate", "1e6", *where],
@@ -128,6 +128,7 @@ def main() -> None:
             for transport, target in (
                 ("unix", str(folder / "c.sock")),
                 ("tcp", "tcp://127.0.0.1:0"),
+                ("http", "http://127.0.0.1:0"),
             ):
                 sub = folder / transport
                 sub.mkdir()
