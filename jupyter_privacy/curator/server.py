@@ -5,8 +5,9 @@ Each connection authenticates once with a token (and, on a Unix socket, the peer
 ``SO_PEERCRED``; over HTTP every request carries the token); every later request is validated against the protocol schema, rate-limited per
 client, and answered with either a result or a clear error. A malformed request changes nothing.
 
-Workspace calls are serialised by one lock: the engine's OpenDP calls are serialised anyway, and
-the ledger's check-and-charge stays atomic across curators sharing a ledger.
+Workspace calls are serialised by one lock, so the workspace's caches and its ledger connection
+see one request at a time (a release already spreads its OpenDP selections over the cores). The
+ledger's check-and-charge stays atomic across curators sharing a ledger.
 """
 
 from __future__ import annotations
