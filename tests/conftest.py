@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import settings
+from IPython.core.interactiveshell import InteractiveShell
 
 import jupyter_privacy as jp
 from jupyter_privacy.core.workspace import Workspace
@@ -51,6 +53,22 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
     w = Workspace(tmp_path)
     yield w
     w.close()
+
+
+@contextlib.contextmanager
+def extension_loaded(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    """An IPython shell working in ``folder`` with ``%load_ext jupyter_privacy`` done (so a
+    ``privacy.toml`` there is read); afterwards the extension is unloaded and the namespace reset."""
+    monkeypatch.chdir(folder)
+    monkeypatch.delenv("JUPYTER_PRIVACY_POLICY", raising=False)
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "jupyter_privacy")
+    try:
+        yield ip
+    finally:
+        ip.run_line_magic("unload_ext", "jupyter_privacy")
+        ip.user_ns.clear()
+        ip.init_user_ns()
 
 
 def register_patients(df: pd.DataFrame, **overrides: object) -> jp.SensitiveFrame:

@@ -37,6 +37,8 @@ CHROMIUM_ARGS = [
 ]
 PATIENTS_CSV = ROOT / "notebooks" / "data" / "patients.csv"
 ARTIFACTS = ROOT / "tests" / "browser" / "artifacts"
+#: A notebook's first cell, as the README and the bundled notebooks write it.
+LOAD = "%load_ext jupyter_privacy\nimport pandas as pd\nimport jupyter_privacy as jp"
 
 # What a newcomer's policy file looks like; each test names its own source so that budgets in
 # the shared temporary ledger never mix.
@@ -76,6 +78,19 @@ EMPTY_NOTEBOOK = {
     "nbformat": 4,
     "nbformat_minor": 5,
 }
+
+
+def wait_text(
+    page: Any, selector: str, pattern: str, timeout: float = 20_000, prop: str = "textContent"
+) -> None:
+    """Wait until the element's ``prop`` (``textContent`` or ``innerText``) matches ``pattern``
+    (a regular expression)."""
+    page.wait_for_function(
+        "([sel, pat, prop]) => { const el = document.querySelector(sel);"
+        " return !!el && new RegExp(pat).test(el[prop]); }",
+        arg=[selector, pattern, prop],
+        timeout=timeout,
+    )
 
 
 def free_port() -> int:

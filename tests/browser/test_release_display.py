@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.browser.lab import ARTIFACTS, LabServer, Notebook
+from tests.browser.lab import ARTIFACTS, LOAD, LabServer, Notebook
 
-LOAD = "%load_ext jupyter_privacy\nimport pandas as pd\nimport jupyter_privacy as jp"
 OUTPUTS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell-outputArea"
 
 

@@ -15,11 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.browser.lab import ARTIFACTS, ROOT, LabServer, Notebook
+from tests.browser.lab import ARTIFACTS, LOAD, ROOT, LabServer, Notebook, wait_text
 
 SIDEBAR = "#jupyter-privacy-sidebar"
 STATUS = ".jp-privacy-status-button"
-LOAD = "%load_ext jupyter_privacy\nimport pandas as pd\nimport jupyter_privacy as jp"
 
 
 def shot(page: Any, name: str) -> Path:
@@ -39,21 +38,11 @@ def status_text(page: Any) -> str:
 
 def wait_status(page: Any, pattern: str, timeout: float = 20_000) -> None:
     """Wait until the status-bar item's text matches ``pattern`` (a regular expression)."""
-    page.wait_for_function(
-        "([sel, pat]) => { const el = document.querySelector(sel);"
-        " return !!el && new RegExp(pat).test(el.textContent); }",
-        arg=[STATUS, pattern],
-        timeout=timeout,
-    )
+    wait_text(page, STATUS, pattern, timeout)
 
 
 def wait_sidebar(page: Any, pattern: str, timeout: float = 20_000) -> None:
-    page.wait_for_function(
-        "([sel, pat]) => { const el = document.querySelector(sel);"
-        " return !!el && new RegExp(pat).test(el.innerText); }",
-        arg=[SIDEBAR, pattern],
-        timeout=timeout,
-    )
+    wait_text(page, SIDEBAR, pattern, timeout, prop="innerText")
 
 
 def open_sidebar(page: Any) -> None:

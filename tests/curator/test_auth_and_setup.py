@@ -18,6 +18,7 @@ from jupyter_privacy.core.policy import load_policy
 from jupyter_privacy.curator.auth import Client, Registry, digest, read_token
 from jupyter_privacy.curator.client import RemoteWorkspace
 from jupyter_privacy.curator.server import CuratorServer, build
+from tests.conftest import extension_loaded
 from tests.curator.conftest import Raw, Site, start
 
 
@@ -152,14 +153,8 @@ def shell(
     (kernel_side / "privacy.toml").write_text(
         f'[curator]\n{where}\ntoken_file = "{site.token_file}"\n'
     )
-    monkeypatch.chdir(kernel_side)
-    monkeypatch.delenv("JUPYTER_PRIVACY_POLICY", raising=False)
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "jupyter_privacy")
-    yield ip
-    ip.run_line_magic("unload_ext", "jupyter_privacy")
-    ip.user_ns.clear()
-    ip.init_user_ns()
+    with extension_loaded(kernel_side, monkeypatch) as ip:
+        yield ip
 
 
 def test_load_ext_connects_to_the_curator_named_in_privacy_toml(shell: InteractiveShell) -> None:

@@ -12,7 +12,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import jupyter_privacy as jp
-from tests.conftest import make_patients
+from tests.conftest import extension_loaded, make_patients
 
 POLICY = """
 [defaults]
@@ -35,16 +35,10 @@ def shell(
     (tmp_path / "data").mkdir()
     make_patients().to_csv(tmp_path / "data" / "patients.csv", index=False)
     (tmp_path / "privacy.toml").write_text(POLICY)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("JUPYTER_PRIVACY_POLICY", raising=False)
-    ip = InteractiveShell.instance()
     original_read_csv = pd.read_csv
-    ip.run_line_magic("load_ext", "jupyter_privacy")
-    yield ip
-    ip.run_line_magic("unload_ext", "jupyter_privacy")
-    assert pd.read_csv is original_read_csv
-    ip.user_ns.clear()
-    ip.init_user_ns()
+    with extension_loaded(tmp_path, monkeypatch) as ip:
+        yield ip
+    assert pd.read_csv is original_read_csv  # unloading put pandas back
 
 
 def _run(ip: InteractiveShell, code: str) -> tuple[object, str]:

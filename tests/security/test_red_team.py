@@ -33,7 +33,7 @@ from IPython.utils.capture import capture_output
 
 import jupyter_privacy as jp
 from jupyter_privacy.core.engine import mechanisms as mech
-from tests.conftest import STATES, make_patients
+from tests.conftest import STATES, extension_loaded, make_patients
 from tests.security.conftest import SENTINEL_CITY, SENTINEL_ID, SENTINEL_INCOME, Target, leaked
 
 
@@ -80,14 +80,8 @@ def test_repr_of_frame_series_and_groupby_shows_schema_and_budget_only(guarded: 
 def shell(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[InteractiveShell]:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("JUPYTER_PRIVACY_POLICY", raising=False)
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "jupyter_privacy")
-    yield ip
-    ip.run_line_magic("unload_ext", "jupyter_privacy")
-    ip.user_ns.clear()
-    ip.init_user_ns()
+    with extension_loaded(tmp_path, monkeypatch) as ip:
+        yield ip
 
 
 def _run(ip: InteractiveShell, code: str) -> str:

@@ -47,17 +47,15 @@ def calibrate(
     d_mid: Any,
     target: float,
     measure: Measure,
-    unit: float | None = None,
+    unit: float,
 ) -> tuple[Any, float, float]:
     """The measurement whose OpenDP map at ``d_mid`` is at most ``target`` (scale near minimal),
     with its scale and that map's value (the loss to charge).
 
-    ``unit`` is the map at scale 1 when the caller already knows it (it only seeds the search;
-    the returned measurement's own map is always checked)."""
+    ``unit`` is the map at scale 1 (see ``_unit_loss``); it only seeds the search: the returned
+    measurement's own map is always checked."""
     if not (target > 0 and math.isfinite(target)):
         raise CalibrationError("target loss must be finite and positive")
-    if unit is None:
-        unit = float(build(1.0).map(d_mid))
     scale = unit / target if measure == "pure" else math.sqrt(unit / target)
     scale = max(scale * FIRST_GUESS_MARGIN, 1e-300)
     for _ in range(200):
