@@ -97,10 +97,16 @@ def register(
     budget: Budget | None = None,
     bounds: Mapping[str, Sequence[float]] | None = None,
     keys: Mapping[str, Sequence[Scalar]] | None = None,
+    dtypes: Mapping[str, Any] | None = None,
     default_epsilon: float = DEFAULT_EPSILON,
     alpha: float = DEFAULT_ALPHA,
 ) -> SensitiveFrame:
-    """Register a CSV or Parquet path, or a pandas or polars frame, as a sensitive source."""
+    """Register a CSV or Parquet path, or a pandas or polars frame, as a sensitive source.
+
+    ``dtypes={'visits': 'int'}`` declares public column kinds. A CSV has none of its own: a
+    column without a declared kind is a float if it has bounds, of its keys' kind if it has
+    keys, and text otherwise, so no person's value can change the published schema.
+    """
     ws = workspace()
     spec = ws.register(
         data,
@@ -110,6 +116,7 @@ def register(
         budget=budget,
         bounds=bounds,
         keys=keys,
+        dtypes=dtypes,
         default_epsilon=default_epsilon,
         alpha=alpha,
     )

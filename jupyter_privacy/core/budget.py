@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
 from fractions import Fraction
 from typing import Literal
 
 from jupyter_privacy.core.errors import InvalidArgumentError
+from jupyter_privacy.core.limits import (
+    BUDGET_EPSILON_MAX,
+    DELTA_MAX,
+    DELTA_MIN,
+    EPSILON_MAX,
+    EPSILON_MIN,
+)
 
 Mode = Literal["pure", "zcdp"]
 ZERO = Fraction(0)
@@ -31,9 +39,17 @@ def exact(value: float | int | str | Fraction) -> Fraction:
 
 
 def check_parameter(
-    name: str, value: object, *, allow_zero: bool = False, source: str = "?", operation: str = "run"
+    name: str,
+    value: object,
+    *,
+    allow_zero: bool = False,
+    source: str = "?",
+    operation: str = "run",
+    low: float | None = None,
+    high: float | None = None,
 ) -> float:
-    """Validate a privacy parameter as a finite positive number; refuse with a clear message."""
+    """Validate a privacy parameter as a finite positive number within ``[low, high]`` (the
+    floors and ceilings of ``core.limits``); refuse with a clear message."""
     symbol = {"epsilon": "ε", "delta": "δ", "rho": "ρ"}.get(name, name)
     ok = isinstance(value, int | float) and not isinstance(value, bool)
     number = float(value) if ok else math.nan  # type: ignore[arg-type]
@@ -45,6 +61,14 @@ def check_parameter(
             f"{name} must be {need}",
             [("given", f"{symbol} = {value!r}")],
             [f"{name}=0.1"],
+        )
+    if number != 0 and ((low is not None and number < low) or (high is not None and number > high)):
+        raise InvalidArgumentError(
+            operation,
+            source,
+            f"{name} must be between {low:g} and {high:g}",
+            [("given", f"{symbol} = {value!r}")],
+            [f"{name}={min(max(number, low or number), high or number):g}"],
         )
     return number
 
@@ -62,18 +86,25 @@ class Budget:
     delta: float = 0.0
 
     def __post_init__(self) -> None:
-        check_parameter("epsilon", self.epsilon, operation="create a budget", source="-")
         check_parameter(
-            "delta", self.delta, allow_zero=True, operation="create a budget", source="-"
+            "delta",
+            self.delta,
+            allow_zero=True,
+            operation="create a budget",
+            source="-",
+            low=DELTA_MIN,
+            high=DELTA_MAX,
         )
-        if self.delta >= 1:
-            raise InvalidArgumentError(
-                "create a budget",
-                "-",
-                "delta must be below 1",
-                [("given", f"δ = {self.delta!r}")],
-                ["jp.Budget(epsilon=1.0, delta=1e-6)"],
-            )
+        # Pure budgets are exact fractions; a zCDP budget's ε is converted to ρ through OpenDP's
+        # privacy profile, which overflows beyond about 10⁴.
+        check_parameter(
+            "epsilon",
+            self.epsilon,
+            operation="create a budget",
+            source="-",
+            low=EPSILON_MIN,
+            high=BUDGET_EPSILON_MAX if self.delta == 0 else EPSILON_MAX,
+        )
 
     @property
     def mode(self) -> Mode:
@@ -128,11 +159,18 @@ def fits(cost: Cost, spent: Cost, total: Cost, mode: Mode) -> bool:
     return after.rho <= total.rho and after.delta <= total.delta
 
 
-def fmt(value: float | Fraction, symbol: str = "ε") -> str:
-    """Three significant digits for display."""
+def fmt(value: float | Fraction, symbol: str = "ε", down: bool = False) -> str:
+    """Three decimals (or three significant digits) for display; ``down`` rounds toward zero, so
+    a remaining budget is never shown larger than it is (0.76197 left reads 0.761, not 0.762)."""
     v = float(value)
     if v == 0:
         return f"{symbol} = 0"
+    exact_v = Decimal(repr(v))
     if 1e-3 <= abs(v) < 1e4:
-        return f"{symbol} = {v:.3f}"
+        if down:
+            exact_v = exact_v.quantize(Decimal("0.001"), rounding=ROUND_DOWN)
+        return f"{symbol} = {exact_v:.3f}" if down else f"{symbol} = {v:.3f}"
+    if down:
+        step = Decimal(1).scaleb(exact_v.adjusted() - 2)
+        return f"{symbol} = {float(exact_v.quantize(step, rounding=ROUND_DOWN)):.3g}"
     return f"{symbol} = {v:.3g}"

@@ -16,6 +16,23 @@ BINARY = {"add": "+", "sub": "-", "mul": "*", "truediv": "/"}
 COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 LOGICAL = {"and": "&", "or": "|"}
 DTYPES = ("int", "float", "str", "bool")
+#: pandas, numpy and Python spellings of the four public kinds (``astype`` and ``dtypes=``).
+DTYPE_ALIASES: dict[object, str] = {
+    **dict.fromkeys(["int", "int64", "int32", "Int64", "Int32", int], "int"),
+    **dict.fromkeys(["float", "float64", "float32", "Float64", float], "float"),
+    **dict.fromkeys(["str", "string", "object", "category", str], "str"),
+    **dict.fromkeys(["bool", "boolean", bool], "bool"),
+}
+
+
+def dtype_name(value: object) -> str | None:
+    """The public kind a dtype spelling names, or None."""
+    try:
+        return DTYPE_ALIASES.get(value)
+    except TypeError:  # unhashable
+        return None
+
+
 OPS = frozenset(
     [
         "col",

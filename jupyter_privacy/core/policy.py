@@ -19,6 +19,7 @@ SOURCE_KEYS = {
     "budget",
     "bounds",
     "keys",
+    "dtypes",
     "default_epsilon",
     "alpha",
 }
@@ -100,6 +101,7 @@ def _load_policy(path: Path) -> Policy:
             "max_rows_per_unit": entry.get("max_rows_per_unit", 1),
             "bounds": {k: tuple(v) for k, v in entry.get("bounds", {}).items()},
             "keys": entry.get("keys", {}),
+            "dtypes": entry.get("dtypes", {}),
             "default_epsilon": entry.get("default_epsilon", epsilon),
             "alpha": entry.get("alpha", alpha),
         }

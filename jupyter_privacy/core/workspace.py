@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import logging
 import math
 import os
 import secrets
@@ -34,12 +35,22 @@ from jupyter_privacy.core.errors import (
 )
 from jupyter_privacy.core.expr import Scalar
 from jupyter_privacy.core.ledger import Ledger, Refusal, now
+from jupyter_privacy.core.limits import ALPHA_MAX, ALPHA_MIN, DELTA_MIN, EPSILON_MAX, EPSILON_MIN
 from jupyter_privacy.core.plan import Query
+from jupyter_privacy.core.registration import (
+    build_schema,
+    check_columns,
+    check_dtypes,
+    check_keys,
+    implied_kinds,
+)
 from jupyter_privacy.core.release import Cell, Estimate, Meta, Release, ReleaseTable
-from jupyter_privacy.core.schema import ColumnInfo, apply_steps, check_bounds
+from jupyter_privacy.core.schema import ColumnInfo
 from jupyter_privacy.core.source import DEFAULT_ALPHA, DEFAULT_EPSILON, SourceSpec
+from jupyter_privacy.core.validate import validate
 
 Listener = Callable[[dict[str, Any]], None]
+_log = logging.getLogger(__name__)
 
 
 def default_home() -> Path:
@@ -81,7 +92,7 @@ class BudgetState:
     def __repr__(self) -> str:
         text = (
             f"{self.source}: spent {fmt(self.epsilon_spent)} of {self.epsilon_total:g}, "
-            f"remaining {fmt(self.epsilon_remaining)}"
+            f"remaining {fmt(self.epsilon_remaining, down=True)}"
         )
         if self.mode == "zcdp":
             text += (
@@ -128,6 +139,7 @@ class Workspace:
         budget: Budget | None = None,
         bounds: Mapping[str, Sequence[float]] | None = None,
         keys: Mapping[str, Sequence[Scalar]] | None = None,
+        dtypes: Mapping[str, Any] | None = None,
         default_epsilon: float = DEFAULT_EPSILON,
         alpha: float = DEFAULT_ALPHA,
     ) -> SourceSpec:
@@ -152,7 +164,14 @@ class Workspace:
                 [("given", repr(budget))],
                 ["budget=jp.Budget(epsilon=1.0)", "budget=jp.Budget(epsilon=1.0, delta=1e-6)"],
             )
-        check_parameter("epsilon", default_epsilon, source=name, operation="register")
+        check_parameter(
+            "epsilon",
+            default_epsilon,
+            source=name,
+            operation="register",
+            low=EPSILON_MIN,
+            high=EPSILON_MAX,
+        )
         _check_alpha(alpha, name, "register")
         if (
             not isinstance(max_rows_per_unit, int)
@@ -167,25 +186,13 @@ class Workspace:
                 ["max_rows_per_unit=1"],
             )
         bounds = dict(bounds or {})
-        keys = dict(keys or {})
-        kinds = engine.column_kinds(handle, tuple(bounds))
-        self._check_columns(name, kinds, privacy_unit, bounds, keys)
-        checked_bounds = {c: check_bounds(c, b, name) for c, b in bounds.items()}
-        checked_keys = {c: _check_keys(c, k, name) for c, k in keys.items()}
-        schema: dict[str, ColumnInfo] = {}
-        for col, kind in kinds.items():
-            if col in checked_bounds and kind not in ("int", "float"):
-                raise PolicyError(
-                    "register",
-                    name,
-                    f"bounds were given for '{col}', which is {kind}",
-                    [("column", f"{col}: {kind}")],
-                    [f"keys={{{col!r}: [...]}}"],
-                )
-            key_list = checked_keys.get(col)
-            if key_list is None and kind == "bool":
-                key_list = (False, True)
-            schema[col] = ColumnInfo(kind, checked_bounds.get(col), key_list)
+        declared = check_dtypes(dtypes, name)
+        key_lists = {c: check_keys(c, k, name) for c, k in dict(keys or {}).items()}
+        kinds = engine.column_kinds(handle, declared, implied_kinds(bounds, key_lists))
+        check_columns(name, kinds, privacy_unit, bounds, key_lists, declared)
+        schema, checked_bounds, checked_keys = build_schema(
+            name, kinds, privacy_unit, bounds, key_lists
+        )
         spec = SourceSpec(
             name=name,
             data=handle,
@@ -292,36 +299,6 @@ class Workspace:
         self.manifest_sources = dict(manifest["sources"])
         self.sources.clear()
 
-    def _check_columns(
-        self,
-        name: str,
-        kinds: Mapping[str, str],
-        unit: str | None,
-        bounds: Mapping[str, Any],
-        keys: Mapping[str, Any],
-    ) -> None:
-        cols = list(kinds)
-        if len(set(cols)) != len(cols) or not cols:
-            raise PolicyError(
-                "register",
-                name,
-                "the data must have uniquely named columns",
-                [("columns", str(len(cols)))],
-            )
-        for role, wanted in (
-            ("privacy_unit", [unit] if unit else []),
-            ("bounds", list(bounds)),
-            ("keys", list(keys)),
-        ):
-            for col in wanted:
-                if col not in kinds:
-                    raise PolicyError(
-                        "register",
-                        name,
-                        f"{role} names '{col}', which is not a column",
-                        [("columns", ", ".join(cols))],
-                    )
-
     def _total(self, budget: Budget) -> Cost:
         if budget.mode == "pure":
             return Cost(epsilon=exact(budget.epsilon))
@@ -403,8 +380,8 @@ class Workspace:
         op = f"compute {query.statistic}" + (f" of '{query.column}'" if query.column else "")
         plan = query.canonical()
         try:
+            checked = validate(spec, query)
             alpha_v = _check_alpha(spec.alpha if alpha is None else alpha, spec.name, op)
-            apply_steps(spec.schema, query.steps, spec.name)
             eps = self._requested_epsilon(spec, query, op, epsilon, accuracy, alpha_v, delta)
             cost, target, delta_q = self._price(spec, eps, delta, op)
             if dry_run:
@@ -419,7 +396,7 @@ class Workspace:
                     prepared.mechanism,
                     self.budget_state(spec.name).epsilon_remaining,
                 )
-            if not prepared_needs_delta(spec, query):
+            if checked.cells is not None:  # declared keys: no thresholds, no δ
                 cost = Cost(cost.epsilon, cost.rho)
             replayed = self._replay(spec, query, plan, cost, alpha_v)
             if replayed is not None:
@@ -478,6 +455,8 @@ class Workspace:
                 spec.default_epsilon if epsilon is None else epsilon,
                 source=spec.name,
                 operation=op,
+                low=EPSILON_MIN,
+                high=EPSILON_MAX,
             )
         acc = check_parameter("accuracy", accuracy, source=spec.name, operation=op)
         return self._epsilon_for_accuracy(spec, query, op, acc, alpha, delta)
@@ -514,7 +493,7 @@ class Workspace:
         lo, hi = 1e-9, 1.0
         while (halfwidth(hi) or math.inf) > accuracy:
             lo, hi = hi, hi * 4
-            if hi > 1e6:
+            if hi > EPSILON_MAX:
                 raise InvalidArgumentError(
                     op,
                     spec.name,
@@ -551,7 +530,7 @@ class Workspace:
         delta_q = (
             float(b.threshold_delta) / 10
             if delta is None
-            else check_parameter("delta", delta, source=spec.name, operation=op)
+            else check_parameter("delta", delta, source=spec.name, operation=op, low=DELTA_MIN)
         )
         try:
             rho = engine.rho_of_epsilon(eps, b.conversion_delta)
@@ -657,16 +636,18 @@ class Workspace:
         self._emit({"type": "charge", "source": spec.name})
         try:
             cells = prepared.run()
-        except PrivacyError:
-            raise
-        except Exception as exc:  # never pass raw errors on: they can quote data
-            self.ledger.audit(spec.name, plan, cost, "failed", {"error": type(exc).__name__})
+        except Exception:
+            # Validation leaves only failures of the machine (disk, memory, a file that vanished)
+            # here. What the analyst sees of one must not depend on the data: the same message
+            # and audit entry whatever the error was; its type goes to the operator's log only.
+            _log.info("release of %s failed after the charge", spec.name, exc_info=True)
+            self.ledger.audit(spec.name, plan, cost, "failed", {})
             raise ReleaseFailedError(
                 op,
                 spec.name,
                 "the release failed after the budget was charged",
-                [("error", type(exc).__name__), ("charged", fmt(cost.epsilon))],
-                ["check the source file and column types, then run the query again"],
+                [("charged", fmt(cost.epsilon))],
+                ["check that the source is readable, then run the query again"],
             ) from None
         release_id = uuid.uuid4().hex[:12]
         payload = {
@@ -709,7 +690,7 @@ class Workspace:
         state = self.budget_state(spec.name)
         if spec.budget.mode == "pure":
             remaining = refusal.total.epsilon - refusal.spent.epsilon
-            details = [("requested", fmt(cost.epsilon)), ("remaining", fmt(remaining))]
+            details = [("requested", fmt(cost.epsilon)), ("remaining", fmt(remaining, down=True))]
         else:
             details = [
                 (
@@ -718,7 +699,7 @@ class Workspace:
                 ),
                 (
                     "remaining",
-                    f"{fmt(state.epsilon_remaining)} (ρ = "
+                    f"{fmt(state.epsilon_remaining, down=True)} (ρ = "
                     f"{float(refusal.total.rho - refusal.spent.rho):.3g}, δ = "
                     f"{float(refusal.total.delta - refusal.spent.delta):.3g})",
                 ),
@@ -726,7 +707,7 @@ class Workspace:
         call = query.describe()
         smaller = max(state.epsilon_remaining / 2, 0.0)
         fixes = [f"{call[:-1]}{', ' if not call.endswith('()') else ''}dry_run=True)"]
-        if smaller > 0:
+        if smaller >= EPSILON_MIN:
             fixes.insert(
                 0, f"{call[:-1]}{', ' if not call.endswith('()') else ''}epsilon={smaller:.2g})"
             )
@@ -748,15 +729,6 @@ class Workspace:
                 listener(event)
             except Exception:  # a broken display must never break a release
                 continue
-
-
-def prepared_needs_delta(spec: SourceSpec, query: Query) -> bool:
-    """Whether the plan groups by a key without declared values (thresholds spend δ)."""
-    if spec.budget.mode == "pure":
-        return False
-    schema = apply_steps(spec.schema, query.steps, spec.name)
-    by = query.by or ((query.column,) if query.statistic == "value_counts" and query.column else ())
-    return any(b in schema and schema[b].keys is None for b in by)
 
 
 def cache_key(cost: Cost, alpha: float) -> str:
@@ -788,35 +760,15 @@ def build_release(payload: dict[str, Any], replayed: bool) -> Release | ReleaseT
 def _check_alpha(alpha: object, source: str, op: str) -> float:
     ok = isinstance(alpha, int | float) and not isinstance(alpha, bool)
     value = float(alpha) if ok else math.nan  # type: ignore[arg-type]
-    if not (0 < value < 1):
+    if not (ALPHA_MIN <= value <= ALPHA_MAX):
         raise InvalidArgumentError(
             op,
             source,
-            "alpha must be a number strictly between 0 and 1",
+            f"alpha must be a number between {ALPHA_MIN:g} and {ALPHA_MAX:g}",
             [("given", repr(alpha))],
             ["alpha=0.05"],
         )
     return value
-
-
-def _check_keys(column: str, keys: object, source: str) -> tuple[Scalar, ...]:
-    if isinstance(keys, str | bytes) or not isinstance(keys, Sequence) or len(keys) == 0:
-        raise PolicyError(
-            "register",
-            source,
-            f"keys for '{column}' must be a non-empty list",
-            [],
-            [f"keys={{{column!r}: ['A', 'B']}}"],
-        )
-    values = tuple(keys)
-    if len(set(values)) != len(values):
-        raise PolicyError(
-            "register",
-            source,
-            f"keys for '{column}' contain duplicates",
-            [("count", str(len(values)))],
-        )
-    return values
 
 
 __all__ = ["BudgetState", "Workspace", "build_release", "default_home"]

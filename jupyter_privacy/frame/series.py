@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from jupyter_privacy.core.errors import InvalidArgumentError
-from jupyter_privacy.core.expr import DTYPES, Expr, Scalar
+from jupyter_privacy.core.expr import Expr, Scalar, dtype_name
 from jupyter_privacy.core.plan import Step
 from jupyter_privacy.core.schema import ColumnInfo, infer
 from jupyter_privacy.frame.refusals import ROW_ACCESS, SERIES_SUPPORTED, row_access, unsupported
@@ -15,27 +15,6 @@ from jupyter_privacy.frame.runner import Result, run_query
 
 if TYPE_CHECKING:
     from jupyter_privacy.frame.frame import SensitiveFrame
-
-Operand = "SensitiveSeries | int | float | str | bool | None"
-_DTYPE_NAMES = {
-    "int": "int",
-    "int64": "int",
-    "int32": "int",
-    "Int64": "int",
-    int: "int",
-    "float": "float",
-    "float64": "float",
-    "float32": "float",
-    float: "float",
-    "str": "str",
-    "string": "str",
-    "object": "str",
-    "category": "str",
-    str: "str",
-    "bool": "bool",
-    "boolean": "bool",
-    bool: "bool",
-}
 
 
 def _is_scalar(value: object) -> bool:
@@ -231,8 +210,8 @@ class SensitiveSeries:
         return self._new("fillna", self._expr, value)
 
     def astype(self, dtype: Any) -> SensitiveSeries:
-        name = _DTYPE_NAMES.get(dtype) if isinstance(dtype, str | type) else None
-        if name not in DTYPES:
+        name = dtype_name(dtype)
+        if name is None:
             raise unsupported(
                 f"astype({dtype!r})", self._frame._source, "astype int, float, str, bool"
             )

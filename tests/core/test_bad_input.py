@@ -75,7 +75,7 @@ def test_bounds_on_a_text_column_are_refused_at_registration(home: Path) -> None
         ({"budget": 3.0}, "a budget is required"),
         ({"name": "has space"}, "must be a Python identifier"),
         ({"default_epsilon": math.nan}, "epsilon must be a finite number > 0"),
-        ({"alpha": 1.5}, "alpha must be a number strictly between 0 and 1"),
+        ({"alpha": 1.5}, "alpha must be a number between 1e-12 and 0.5"),
     ],
 )
 def test_bad_registrations_are_refused_clearly(

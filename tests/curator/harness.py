@@ -22,7 +22,10 @@ def serve_csv(csv: Path, name: str, **register: Any) -> tuple[Process, str, Path
     lines.append(f"budget = {{ epsilon = {budget.epsilon!r}, delta = {budget.delta!r} }}")
     for key, value in register.items():
         if isinstance(value, dict):
-            inner = ", ".join(f"{k} = {json.dumps(list(v))}" for k, v in value.items())
+            inner = ", ".join(
+                f"{k} = {json.dumps(v if isinstance(v, str) else list(v))}"
+                for k, v in value.items()
+            )
             lines.append(f"{key} = {{ {inner} }}")
         else:
             lines.append(f"{key} = {json.dumps(value)}")

@@ -470,9 +470,9 @@ def _pre_noise(call: Callable[[], Any]) -> tuple[Any, list[tuple[Any, Any]]]:
     )
     ranked: dict[int, np.ndarray] = {}  # id of a Ranks -> the sorted values it was made from
 
-    def noise_spy(self: mech.Noise, value: Any) -> Any:
+    def noise_spy(self: mech.Noise, value: Any, keys: Any = None) -> Any:
         seen.append((self, np.array(value, dtype=np.int64)))
-        return noise_release(self, value)
+        return noise_release(self, value, keys)
 
     def ranks_spy(candidates: tuple[float, ...], values: np.ndarray) -> mech.Ranks:
         out = real_ranks(candidates, values)

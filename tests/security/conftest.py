@@ -83,6 +83,7 @@ def _build(mode: str, home: Path) -> Target:
             budget=jp.Budget(epsilon=10.0, delta=1e-6),
             bounds={"age": (18, 90), "income": (0, 250_000)},
             keys={"state": STATES},
+            dtypes={"patient_id": "int", "city": "str"},
         )
         return Target(mode, frame, csv)
     if mode == "curator":  # the same source, served by a curator in another process
@@ -95,6 +96,7 @@ def _build(mode: str, home: Path) -> Target:
             budget=jp.Budget(epsilon=10.0, delta=1e-6),
             bounds={"age": (18, 90), "income": (0, 250_000)},
             keys={"state": STATES},
+            dtypes={"patient_id": "int", "city": "str"},
         )
         jp.connect(address, token_file=token_file)
         return Target(mode, jp.source("canary"), csv, process.stop)

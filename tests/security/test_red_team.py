@@ -432,11 +432,12 @@ def test_an_overspend_is_refused_whole_and_charges_nothing(home: Path) -> None:
     p = jp.register(
         make_patients(), name="o", budget=jp.Budget(epsilon=1.0), bounds={"age": (0, 99)}
     )
-    refused(lambda: p.age.mean(epsilon=1e308), jp.BudgetExceededError)
+    refused(lambda: p.age.mean(epsilon=1e308), jp.InvalidArgumentError)  # above the ceiling
+    refused(lambda: p.age.mean(epsilon=5.0), jp.BudgetExceededError)
     refused(lambda: p.age.mean(epsilon=1.0000000000000002), jp.BudgetExceededError)
     assert spent(p) == 0
     p.age.mean(epsilon=1.0)
-    refused(lambda: p.count(epsilon=5e-324), jp.BudgetExceededError)  # the smallest float
+    refused(lambda: p.count(epsilon=1e-6), jp.BudgetExceededError)  # the smallest ε allowed
     assert spent(p) == 1.0
 
 
@@ -445,7 +446,7 @@ def test_ten_charges_of_a_tenth_spend_exactly_one(home: Path) -> None:
     for i in range(10):
         p.count(epsilon=0.1, alpha=0.05 + i / 1000)
     assert spent(p) == 1.0
-    refused(lambda: p.count(epsilon=1e-300), jp.BudgetExceededError)
+    refused(lambda: p.count(epsilon=1e-6), jp.BudgetExceededError)
 
 
 def test_restarting_python_does_not_reset_the_budget(home: Path, tmp_path: Path) -> None:
@@ -578,9 +579,11 @@ def test_private_attributes_do_not_lead_to_the_data(guarded: Target) -> None:
 def test_monkeypatching_the_engine_cannot_release_exact_values(
     guarded: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(mech.Noise, "release", lambda self, value: value)
+    # The patch marks what it releases (exact value + 10⁹), so whether it took effect is certain,
+    # not a matter of the noise happening to be zero.
+    monkeypatch.setattr(mech.Noise, "release", lambda self, value: value + 10**9)
     released = guarded.frame.count(epsilon=0.1)
-    assert float(released) != planted_count(guarded), "a patched engine released the exact count"
+    assert float(released) - planted_count(guarded) < 10**8, "a patched engine released the value"
 
 
 def assert_refused_for_budget(call: Callable[[], object], bypass: str) -> None:

@@ -10,16 +10,17 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import polars as pl
 
-from jupyter_privacy.core.expr import Expr
+from jupyter_privacy.core.errors import PolicyError
+from jupyter_privacy.core.expr import BINARY, Expr, Scalar
 from jupyter_privacy.core.plan import Step
-from jupyter_privacy.core.schema import Kind
+from jupyter_privacy.core.schema import ColumnInfo, Kind, infer
 from jupyter_privacy.core.source import SourceSpec
 
 FILE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -41,20 +42,19 @@ def _kind(dtype: pl.DataType) -> Kind:
     return "other"
 
 
-def open_lazy(data: Any, numeric: tuple[str, ...] = ()) -> pl.LazyFrame:
-    """A LazyFrame over the source; files are scanned, never loaded eagerly.
-
-    CSV columns with declared bounds are read as floats, and cells that do not parse become
-    nulls (dropped before any statistic) rather than errors that would depend on the data.
-    """
+def _scan(data: Any) -> pl.LazyFrame:
+    """The source as stored: files scanned, never loaded eagerly. A CSV is read as text only
+    (its kinds are the public ones, applied by ``open_lazy``), and ragged lines, bad quoting or
+    bytes that are not UTF-8 never raise: what one person wrote cannot make a release fail."""
     if isinstance(data, Path):
         if file_format(data) == "parquet":
             return pl.scan_parquet(data)
         return pl.scan_csv(
             data,
-            schema_overrides={c: pl.Float64 for c in numeric},
+            infer_schema=False,
             ignore_errors=True,
-            infer_schema_length=1000,
+            truncate_ragged_lines=True,
+            encoding="utf8-lossy",
             separator="\t" if data.suffix.lower() == ".tsv" else ",",
         )
     if isinstance(data, pl.LazyFrame):
@@ -66,24 +66,72 @@ def open_lazy(data: Any, numeric: tuple[str, ...] = ()) -> pl.LazyFrame:
     raise TypeError(f"cannot open {type(data).__name__}")
 
 
-def column_kinds(data: Any, numeric: tuple[str, ...] = ()) -> dict[str, Kind]:
-    """Column names and kinds, from file metadata or frame dtypes (public by definition)."""
-    if isinstance(data, pd.DataFrame):
-        out: dict[str, Kind] = {}
-        for name, dtype in data.dtypes.items():
-            if pd.api.types.is_bool_dtype(dtype):
-                out[str(name)] = "bool"
-            elif pd.api.types.is_integer_dtype(dtype):
-                out[str(name)] = "int"
-            elif pd.api.types.is_float_dtype(dtype):
-                out[str(name)] = "float"
-            elif pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
-                out[str(name)] = "str"
-            else:
-                out[str(name)] = "other"
-        return out
-    schema = open_lazy(data, numeric).collect_schema()
-    return {name: _kind(dtype) for name, dtype in schema.items()}
+_POLARS_KIND: dict[str, pl.DataType] = {
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "str": pl.String(),
+    "bool": pl.Boolean(),
+}
+_TRUTH = {"true": True, "false": False, "1": True, "0": False}
+
+
+def as_kind(expr: pl.Expr, stored: Kind, kind: Kind) -> pl.Expr:
+    """A stored column read as its public kind; every conversion is non-strict (a cell that does
+    not convert becomes null) so that no value can make it fail."""
+    if kind not in _POLARS_KIND:
+        return expr
+    if kind == "bool":
+        if stored == "str":
+            return (
+                expr.str.strip_chars()
+                .str.to_lowercase()
+                .replace_strict(_TRUTH, default=None, return_dtype=pl.Boolean)
+            )
+        return expr.cast(pl.Boolean, strict=False)
+    if kind == "int" and stored == "float":
+        return expr.cast(pl.Float64, strict=False).floor().cast(pl.Int64, strict=False)
+    out = expr.cast(_POLARS_KIND[kind], strict=False)
+    return out.fill_nan(None) if kind == "float" else out
+
+
+def open_lazy(data: Any, kinds: dict[str, ColumnInfo] | None = None) -> pl.LazyFrame:
+    """The source with every column in its public kind (``kinds``: the registered schema)."""
+    lf = _scan(data)
+    if not kinds:
+        return lf
+    stored = lf.collect_schema()
+    casts = [  # every column in its kind's one dtype (Int32, Categorical, Decimal… too)
+        as_kind(pl.col(name), _kind(dtype), kinds[name].kind).alias(name)
+        for name, dtype in stored.items()
+        if name in kinds
+        and kinds[name].kind in _POLARS_KIND
+        and dtype != _POLARS_KIND[kinds[name].kind]
+    ]
+    return lf.with_columns(casts) if casts else lf
+
+
+def column_kinds(
+    data: Any, dtypes: Mapping[str, Kind], implied: Mapping[str, Kind]
+) -> dict[str, Kind]:
+    """Column names and public kinds. A CSV's header is public, its cells are not: a column is
+    of its declared kind (``dtypes``), else of the kind its bounds or keys imply, else text.
+    Parquet metadata and frame dtypes are public; ``dtypes`` overrides them (never for columns
+    of another type, such as dates, which have no safe conversion)."""
+    stored = {name: _kind(dtype) for name, dtype in _scan(data).collect_schema().items()}
+    if isinstance(data, Path) and file_format(data) == "csv":
+        return {name: dtypes.get(name) or implied.get(name) or "str" for name in stored}
+    out: dict[str, Kind] = {}
+    for name, kind in stored.items():
+        wanted = dtypes.get(name, kind)
+        if wanted != kind and kind == "other":
+            raise PolicyError(
+                "register",
+                "?",
+                f"column '{name}' has a type that cannot be read as {wanted}",
+                [("column", name)],
+            )
+        out[name] = wanted
+    return out
 
 
 def fingerprint(data: Any) -> str:
@@ -95,7 +143,7 @@ def fingerprint(data: Any) -> str:
             for chunk in iter(lambda: fh.read(1 << 22), b""):
                 h.update(chunk)
         return h.hexdigest()[:16]
-    frame = open_lazy(data).collect()
+    frame = _scan(data).collect()
     h.update(repr(frame.schema).encode())
     h.update(frame.hash_rows(seed=0, seed_1=1, seed_2=2, seed_3=3).to_numpy().tobytes())
     return h.hexdigest()[:16]
@@ -107,12 +155,13 @@ def file_stamp(path: Path) -> tuple[int, int]:
 
 
 # --- plan compilation -------------------------------------------------------------------------
+#
+# Every expression that passed ``schema.infer`` compiles to a total polars expression: casts are
+# non-strict, arithmetic runs in float64 and gives null where the result is not finite (overflow,
+# division by zero), bins are looked up with ``null_on_oob``, and each operator only ever sees the
+# kinds it was typed for. Nothing here can raise because of a value.
 
-_POLARS_BINARY: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
-    "add": lambda a, b: a + b,
-    "sub": lambda a, b: a - b,
-    "mul": lambda a, b: a * b,
-    "truediv": lambda a, b: a.cast(pl.Float64) / b,
+_COMPARE: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
     "eq": lambda a, b: a == b,
     "ne": lambda a, b: a != b,
     "lt": lambda a, b: a < b,
@@ -122,49 +171,102 @@ _POLARS_BINARY: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
     "and": lambda a, b: a & b,
     "or": lambda a, b: a | b,
 }
-_CAST = {"int": pl.Int64, "float": pl.Float64, "str": pl.String, "bool": pl.Boolean}
 
 
-def compile_expr(expr: Expr) -> pl.Expr:
-    """Translate a plan expression to polars; casts are non-strict (bad cells become null)."""
+def _finite(value: pl.Expr) -> pl.Expr:
+    return pl.when(value.is_finite()).then(value)
+
+
+def _literal(value: Scalar) -> pl.Expr:
+    if value is None:
+        return pl.lit(None)
+    if isinstance(value, bool):
+        return pl.lit(value, dtype=pl.Boolean)
+    if isinstance(value, int):
+        return pl.lit(value, dtype=pl.Int64)
+    if isinstance(value, float):
+        return pl.lit(value, dtype=pl.Float64)
+    return pl.lit(value, dtype=pl.String)
+
+
+def _values(values: tuple[Scalar, ...], kind: Kind) -> pl.Series:
+    if kind == "int" and all(isinstance(v, int) for v in values):
+        return pl.Series(values, dtype=pl.Int64)
+    if kind in ("int", "float"):
+        return pl.Series([float(v) for v in values], dtype=pl.Float64)  # type: ignore[arg-type]
+    return pl.Series(values, dtype=_POLARS_KIND[kind])
+
+
+def bin_of(value: pl.Expr, edges: tuple[float, ...], closed: str) -> pl.Expr:
+    """The bin index of each value (Int64), null outside the edges or for null.
+
+    ``closed="right"``: bins ``(e_i, e_i+1]``, the first also closed on the left (``cut``);
+    ``closed="left"``: bins ``[e_i, e_i+1)``, the last also closed on the right (``hist``)."""
+    v = value.cast(pl.Float64)
+    grid = pl.lit(pl.Series(edges, dtype=pl.Float64))
+    n = len(edges) - 1
+    if closed == "right":
+        idx = grid.search_sorted(v, side="left").cast(pl.Int64) - 1
+        idx = pl.when(v == edges[0]).then(0).otherwise(idx)
+    else:
+        idx = grid.search_sorted(v, side="right").cast(pl.Int64) - 1
+        idx = pl.when(v == edges[-1]).then(n - 1).otherwise(idx)
+    return pl.when(v.is_not_null() & (idx >= 0) & (idx < n)).then(idx)
+
+
+def label_of(index: pl.Expr, labels: tuple[str, ...]) -> pl.Expr:
+    return pl.lit(pl.Series([list(labels)], dtype=pl.List(pl.String))).list.get(
+        index, null_on_oob=True
+    )
+
+
+def compile_expr(expr: Expr, schema: Mapping[str, ColumnInfo]) -> pl.Expr:
+    """Translate a typed plan expression (see ``schema.infer``) to a total polars expression."""
     op, a = expr.op, expr.args
     if op == "col":
         return pl.col(a[0])
     if op == "lit":
-        return pl.lit(a[0])
-    if op in _POLARS_BINARY:
-        return _POLARS_BINARY[op](compile_expr(a[0]), compile_expr(a[1]))
-    inner = compile_expr(a[0])
+        return _literal(a[0])
+    if op in BINARY:
+        left = compile_expr(a[0], schema).cast(pl.Float64)
+        right = compile_expr(a[1], schema).cast(pl.Float64)
+        if op == "add":
+            return _finite(left + right)
+        if op == "sub":
+            return _finite(left - right)
+        if op == "mul":
+            return _finite(left * right)
+        return _finite(pl.when(right != 0).then(left / right))
+    if op in _COMPARE:
+        return _COMPARE[op](compile_expr(a[0], schema), compile_expr(a[1], schema))
+    inner = compile_expr(a[0], schema)
     if op == "neg":
         return -inner
     if op == "abs":
         return inner.abs()
     if op == "not":
         return ~inner
-    if op == "isin":
-        return inner.is_in(list(a[1]))
     if op == "isna":
         return inner.is_null()
     if op == "notna":
         return inner.is_not_null()
+    kind = infer(a[0], schema, "-").kind
+    if op == "isin":
+        values = _values(a[1], kind)
+        return (inner.cast(pl.Float64) if values.dtype == pl.Float64 else inner).is_in(values)
+    out_kind = infer(expr, schema, "-").kind
     if op == "clip":
-        return inner.clip(a[1], a[2])
+        if out_kind == "int":
+            return inner.clip(a[1], a[2])
+        return inner.cast(pl.Float64).clip(float(a[1]), float(a[2]))
     if op == "fillna":
-        return inner.fill_null(a[1])
+        source = inner.cast(pl.Float64) if out_kind == "float" else inner
+        fill = float(a[1]) if out_kind == "float" else a[1]
+        return source.fill_null(_literal(fill))
     if op == "cast":
-        if a[1] == "int":
-            return inner.cast(pl.Float64, strict=False).floor().cast(pl.Int64, strict=False)
-        return inner.cast(_CAST[a[1]], strict=False)
+        return as_kind(inner, kind, out_kind)
     # cut with public edges: label i for (edge[i], edge[i+1]]; outside the edges -> null
-    edges, labels = a[1], a[2]
-    value = inner.cast(pl.Float64, strict=False)
-    out: pl.Expr = pl.lit(None, dtype=pl.String)
-    for i in reversed(range(len(labels))):
-        cond = (value > edges[i]) & (value <= edges[i + 1])
-        if i == 0:
-            cond = (value >= edges[0]) & (value <= edges[1])
-        out = pl.when(cond).then(pl.lit(labels[i])).otherwise(out)
-    return out
+    return label_of(bin_of(inner, tuple(float(e) for e in a[1]), "right"), tuple(a[2]))
 
 
 def _clean_floats(lf: pl.LazyFrame, only: tuple[str, ...] | None = None) -> pl.LazyFrame:
@@ -178,9 +280,9 @@ def _clean_floats(lf: pl.LazyFrame, only: tuple[str, ...] | None = None) -> pl.L
 
 
 def _bounded_rows(spec: SourceSpec) -> pl.LazyFrame:
-    """Source rows with NaN as null and at most ``max_rows_per_unit`` rows per privacy unit."""
-    numeric = tuple(c for c, info in spec.schema.items() if info.bounds is not None)
-    lf = _clean_floats(open_lazy(spec.data, numeric))
+    """Source rows in their public kinds, NaN as null, and at most ``max_rows_per_unit`` rows
+    per privacy unit."""
+    lf = _clean_floats(open_lazy(spec.data, dict(spec.schema)))
     if spec.privacy_unit is not None:
         unit = pl.col(spec.privacy_unit)
         lf = lf.filter(unit.is_not_null()).filter(
@@ -218,8 +320,8 @@ class _RowCache:
         size, mtime = file_stamp(spec.data)
         if size * 4 > limit:  # a compressed file can grow several-fold in memory
             return _bounded_rows(spec)
-        numeric = tuple(sorted(c for c, i in spec.schema.items() if i.bounds is not None))
-        key = (spec.data, size, mtime, spec.privacy_unit, spec.max_rows_per_unit, numeric)
+        kinds = tuple(sorted((c, i.kind) for c, i in spec.schema.items()))
+        key = (spec.data, size, mtime, spec.privacy_unit, spec.max_rows_per_unit, kinds)
         with self._lock:
             frame = self._entries.get(key)
             if frame is not None:
@@ -248,13 +350,16 @@ ROW_CACHE = _RowCache()
 def prepared_frame(spec: SourceSpec, steps: tuple[Step, ...]) -> pl.LazyFrame:
     """Source rows after contribution bounding and the plan's row-wise steps."""
     lf = ROW_CACHE.get(spec)
+    schema = dict(spec.schema)
     for step in steps:
         if step.kind == "filter" and step.expr is not None:
-            lf = lf.filter(compile_expr(step.expr).fill_null(False))
+            lf = lf.filter(compile_expr(step.expr, schema).fill_null(False))
         elif step.kind == "assign" and step.expr is not None and step.name is not None:
-            lf = lf.with_columns(compile_expr(step.expr).alias(step.name))
-            # a derived column can hold NaN (0/0); source columns were cleaned when read
+            lf = lf.with_columns(compile_expr(step.expr, schema).alias(step.name))
+            # a derived column can hold NaN (a text cast to float); sources were cleaned on read
             lf = _clean_floats(lf, (step.name,))
+            schema[step.name] = infer(step.expr, schema, spec.name)
         else:
             lf = lf.select(list(step.columns))
+            schema = {c: schema[c] for c in step.columns}
     return lf

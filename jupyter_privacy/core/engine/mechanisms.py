@@ -14,8 +14,9 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -65,6 +66,43 @@ def calibrate(
             return meas, scale, loss
         scale *= max(1 + 1e-12, (loss / target) if measure == "pure" else math.sqrt(loss / target))
     raise CalibrationError("could not calibrate a scale")
+
+
+# --- a test-only view of what each mechanism is given ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One mechanism's exact (pre-noise) input and the sensitivity its noise was calibrated for.
+
+    Only an observer installed with ``observe_pre_noise`` ever sees these: the neighbour fuzzer,
+    which checks that the input moves by at most ``sensitivity`` (in ``metric``) between data
+    sets that differ in one person. ``keys`` label the coordinates of a vector."""
+
+    mechanism: str  # "noise", "quantile" or "threshold"
+    metric: str  # "absolute", "l1", "l2", "linf" or "l0-l1-linf" / "l0-l2-linf"
+    sensitivity: int | tuple[int, ...]
+    value: Any
+    keys: tuple[Any, ...] | None = None
+
+
+_OBSERVER: list[Callable[[Observation], None]] = []
+
+
+@contextmanager
+def observe_pre_noise(callback: Callable[[Observation], None]) -> Iterator[None]:
+    """Test-only: call ``callback`` with each mechanism's input while the block runs. It lives in
+    the process that holds the data (the kernel in guard-rail mode, the curator otherwise)."""
+    _OBSERVER.append(callback)
+    try:
+        yield
+    finally:
+        _OBSERVER.remove(callback)
+
+
+def _observe(observation: Observation) -> None:
+    for callback in _OBSERVER:
+        callback(observation)
 
 
 # --- stability maps (sensitivities) come from OpenDP transformations ---------------------------
@@ -121,9 +159,19 @@ class Noise:
     sensitivity: int | None = None  # the one calibration checked the map at
     loss: float | None = None  # ``measurement.map(sensitivity)``, as calibration computed it
 
-    def release(self, value: int | Sequence[int]) -> Any:
-        if isinstance(value, int | np.integer):
-            return int(self.measurement(int(value)))
+    def release(self, value: int | Sequence[int], keys: Sequence[Any] | None = None) -> Any:
+        """Noise on one integer, or on a vector (one coordinate per key in ``keys``)."""
+        scalar = isinstance(value, int | np.integer)
+        if _OBSERVER:
+            metric = "absolute" if scalar else ("l1" if self.measure == "pure" else "l2")
+            exact = int(value) if scalar else tuple(int(v) for v in value)  # type: ignore[arg-type, union-attr]
+            _observe(
+                Observation(
+                    "noise", metric, self.sensitivity or 0, exact, tuple(keys) if keys else None
+                )
+            )
+        if scalar:
+            return int(self.measurement(int(value)))  # type: ignore[arg-type]
         return [int(v) for v in self.measurement(np.asarray(value, dtype=np.int64))]
 
     def loss_at(self, sensitivity: int) -> float:
@@ -179,16 +227,6 @@ def noise_for_scale(scale: float, measure: Measure, vector: bool) -> Noise:
     return Noise(_make_noise(scale, measure, vector), measure, scale)
 
 
-def scale_for_accuracy(accuracy: float, alpha: float, measure: Measure) -> float:
-    if measure == "pure":
-        return float(dp.accuracy_to_discrete_laplacian_scale(accuracy, alpha))
-    return float(dp.accuracy_to_discrete_gaussian_scale(accuracy, alpha))
-
-
-def loss_of(noise: Noise, sensitivity: int) -> float:
-    return float(noise.measurement.map(sensitivity))
-
-
 # --- quantiles (exponential mechanism over public candidates) ------------------------------------
 
 
@@ -234,6 +272,7 @@ class Quantile:
     alpha_den: int
     d_in: int
     loss: float  # ``measurement.map(d_in)``, as calibration computed and checked it
+    q: float = 0.5
 
     def scores(self, data: np.ndarray[Any, Any] | Ranks) -> np.ndarray[Any, Any]:
         """|den·#(x < c) − num·(n − #(x = c))| per candidate, as OpenDP computes it (u64), from
@@ -274,15 +313,25 @@ def pool() -> ThreadPoolExecutor:
     return _POOL[1]
 
 
+def _observe_selections(selections: Sequence[Selection]) -> None:
+    if _OBSERVER:  # on the calling thread, in order: the pool's threads run in any order
+        for m, data in selections:
+            sens = int(quantile_score(m.candidates, m.q).map(m.d_in))
+            scores = tuple(int(v) for v in m.scores(data))
+            _observe(Observation("quantile", "linf", sens, scores, m.candidates))
+
+
 def select_all(selections: Sequence[Selection]) -> list[Future[float]]:
     """Start each quantile's selection; they are independent and spend their time in OpenDP's
     sampler with the GIL released, so they share the cores."""
+    _observe_selections(selections)
     return [pool().submit(m.release, data) for m, data in selections]
 
 
 def release_quantiles(selections: Sequence[Selection]) -> list[float]:
     """Each quantile released from its sorted values or ranks, in the order given."""
     if len(selections) < 2:
+        _observe_selections(selections)
         return [m.release(data) for m, data in selections]
     return [f.result() for f in select_all(selections)]
 
@@ -330,7 +379,7 @@ def quantile(
 
     unit = _unit_loss(("quantile", candidates, q, d_in, measure), lambda: build(1.0).map(d_in))
     meas, scale, loss = calibrate(build, d_in, target, measure, unit)
-    return Quantile(meas, candidates, scale, built[scale], num, den, d_in, loss)
+    return Quantile(meas, candidates, scale, built[scale], num, den, d_in, loss, q)
 
 
 @lru_cache(maxsize=256)
@@ -362,8 +411,12 @@ class Threshold:
     noise: Noise
     threshold: int
     delta: float
+    sensitivity: tuple[int, ...]  # (l0, l1, l∞) of the counts, the map's input
 
     def release(self, counts: dict[str, int]) -> dict[str, int]:
+        if _OBSERVER:
+            metric = "l0-l1-linf" if self.noise.measure == "pure" else "l0-l2-linf"
+            _observe(Observation("threshold", metric, self.sensitivity, dict(counts)))
         return {str(k): int(v) for k, v in self.measurement(counts).items()}
 
 
@@ -383,7 +436,7 @@ def threshold_counts(d_in: int, target: float, delta: float, measure: Measure) -
     def at(threshold: int) -> Any:
         return make(domain, metric, scale=noise.scale, threshold=threshold)
 
-    lo, hi = 1, 1
+    lo = hi = max(1, d_mid[-1])  # OpenDP needs a threshold of at least the l∞ sensitivity
     while float(at(hi).map(d_mid)[1]) > delta:
         lo, hi = hi, hi * 2
         if hi > 2**50:
@@ -398,4 +451,4 @@ def threshold_counts(d_in: int, target: float, delta: float, measure: Measure) -
     eps, dlt = (float(v) for v in meas.map(d_mid))
     if eps > target or dlt > delta:
         raise CalibrationError("threshold measurement exceeds its target")
-    return Threshold(meas, noise, hi, dlt)
+    return Threshold(meas, noise, hi, dlt, d_mid)

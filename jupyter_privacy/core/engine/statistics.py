@@ -24,17 +24,25 @@ import numpy as np
 import polars as pl
 
 from jupyter_privacy.core.engine import mechanisms as mech
-from jupyter_privacy.core.engine.data import prepared_frame
+from jupyter_privacy.core.engine.data import bin_of, label_of, prepared_frame
 from jupyter_privacy.core.errors import (
     InvalidArgumentError,
-    MissingBoundsError,
     UnsupportedOperationError,
 )
 from jupyter_privacy.core.expr import Scalar
 from jupyter_privacy.core.plan import Query
 from jupyter_privacy.core.release import Cell
-from jupyter_privacy.core.schema import ColumnInfo, apply_steps
+from jupyter_privacy.core.schema import ColumnInfo
 from jupyter_privacy.core.source import SourceSpec
+from jupyter_privacy.core.validate import (
+    bin_labels,
+    bounded_columns,
+    group_keys,
+    hist_edges,
+    quantile_label,
+    require_bounds,
+    validate,
+)
 
 MEAN_WEIGHTS = (0.3, 0.7)  # count, centred sum: the sum carries most of a mean's error
 VAR_WEIGHTS = (0.2, 0.3, 0.5)  # count, centred sum, centred sum of squares
@@ -42,7 +50,6 @@ DESCRIBE_WEIGHTS = (0.1, 0.2, 0.2, 0.5)  # count, sum, squares, five quantiles
 THRESHOLD_SHARE = 0.3  # of a grouped statistic over unknown keys, spent on discovering keys
 DESCRIBE_QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
 SAFETY = 1 - 1e-9  # shares are shaved so their float sum never exceeds the whole
-ADDITIVE = ("count", "size", "sum", "value_counts", "hist")
 SCALAR_STATS = ("count", "size", "sum", "mean", "median", "var", "std", "min", "max")
 QUANTILE_OF = {"median": 0.5, "min": 0.0, "max": 1.0}
 Key = tuple[Scalar, ...]
@@ -55,9 +62,19 @@ def _cell(
     ci: tuple[float, float] | None,
     rank_error: float | None,
     mechanism: str,
+    feasible: tuple[float, float] = (-math.inf, math.inf),
 ) -> Cell:
-    low, high = (float(ci[0]), float(ci[1])) if ci is not None else (None, None)
-    return Cell(tuple(key), statistic, float(value), low, high, rank_error, mechanism)
+    """One released cell; the value and its interval are clipped to what the statistic can be
+    (a count is never negative, nor a sum of non-negative values): post-processing, free."""
+    lo, hi = feasible
+    value = min(max(float(value), lo), hi)
+    low, high = (
+        (min(max(float(ci[0]), lo), hi), min(max(float(ci[1]), lo), hi)) if ci else (None, None)
+    )
+    return Cell(tuple(key), statistic, value, low, high, rank_error, mechanism)
+
+
+COUNTS = (0.0, math.inf)
 
 
 @dataclass
@@ -75,9 +92,12 @@ class Prepared:
 
 
 def fixed_point_bits(lo: float, hi: float) -> int:
-    """Binary digits kept after the point so that every scaled value fits in 2^30."""
+    """Binary digits kept after the point so that every scaled value is below 2^30 in
+    magnitude. Validation keeps bounds within ±BOUND_MAX (squares within its square), so 2^p is
+    a normal float; and a polars frame has fewer than 2^32 rows, so no sum of such values
+    reaches 2^62: the int64 sums below are exact, never saturate and never wrap."""
     m = max(abs(lo), abs(hi), 2.0**-20)
-    return int(max(-30, min(40, math.floor(30 - math.log2(m)))))
+    return 30 - math.frexp(m)[1]  # m < 2^e, so m·2^(30-e) < 2^30
 
 
 def candidates_for(info: ColumnInfo) -> tuple[float, ...]:
@@ -86,7 +106,7 @@ def candidates_for(info: ColumnInfo) -> tuple[float, ...]:
     lo, hi = info.bounds
     if info.kind == "int" and hi - lo <= 2000:
         return tuple(float(v) for v in range(math.ceil(lo), math.floor(hi) + 1)) or (float(lo),)
-    return tuple(float(v) for v in np.linspace(lo, hi, 1001))
+    return tuple(float(v) for v in np.unique(np.linspace(lo, hi, 1001)))  # narrow bounds repeat
 
 
 def is_scalar(query: Query) -> bool:
@@ -97,64 +117,6 @@ def is_scalar(query: Query) -> bool:
     return query.statistic in SCALAR_STATS and not (
         query.column is None and query.statistic in ("sum", "mean")
     )
-
-
-# --- refusals that depend only on public information ---------------------------------------------
-
-
-def _needs_bounds(
-    spec: SourceSpec, query: Query, column: str, info: ColumnInfo
-) -> tuple[float, float]:
-    if not info.numeric:
-        raise UnsupportedOperationError(
-            f"compute {query.statistic} of '{column}'",
-            spec.name,
-            f"'{column}' is not numeric ({info.kind})",
-            [("supported", "count, value_counts on non-numeric columns")],
-            [f"{spec.name}.{column}.value_counts()"],
-        )
-    if info.bounds is None:
-        raise MissingBoundsError(
-            f"compute {query.statistic} of '{column}'",
-            spec.name,
-            f"'{column}' has no public bounds",
-            [("bounds", "needed to limit what one person can change")],
-            [
-                f"jp.register(..., bounds={{{column!r}: (LOW, HIGH)}})",
-                f"{spec.name}.{column}.clip(LOW, HIGH).{query.statistic}()",
-            ],
-        )
-    return info.bounds
-
-
-def _group_keys(
-    spec: SourceSpec, query: Query, schema: dict[str, ColumnInfo], thresholds_allowed: bool
-) -> list[Key] | None:
-    """Declared key combinations, or None for unknown keys (which need δ)."""
-    for name in query.by:
-        if name not in schema:
-            raise InvalidArgumentError(
-                f"group by '{name}'",
-                spec.name,
-                f"there is no column '{name}'",
-                [("columns", ", ".join(sorted(schema)))],
-            )
-    declared = [schema[name].keys for name in query.by]
-    if all(k is not None for k in declared):
-        return [tuple(combo) for combo in itertools.product(*declared)]  # type: ignore[arg-type]
-    if not thresholds_allowed:
-        missing = [n for n, k in zip(query.by, declared, strict=True) if k is None]
-        raise MissingBoundsError(
-            f"group by {', '.join(repr(n) for n in query.by)}",
-            spec.name,
-            f"'{missing[0]}' has no public keys, and unknown keys need a budget with δ > 0",
-            [("budget", "pure ε-DP cannot release keys it does not know")],
-            [
-                f"jp.register(..., keys={{{missing[0]!r}: [...]}})",
-                "jp.register(..., budget=jp.Budget(epsilon=1.0, delta=1e-6))",
-            ],
-        )
-    return None
 
 
 # --- prepare ------------------------------------------------------------------------------------
@@ -184,35 +146,30 @@ def prepare(
 
     ``prefetch``: the caller will release if the loss fits, so a long data pass may start now in
     the background (its pre-noise result is only ever read by ``Prepared.run``)."""
-    schema = apply_steps(spec.schema, query.steps, spec.name)
+    schema = validate(spec, query).schema
     ctx = _Ctx(spec, query, schema, measure, alpha, spec.d_in, prefetch)
     stat = query.statistic
     if stat in ("value_counts", "hist"):
         return _prepare_value_counts(ctx, target, delta)
     if query.by:
-        keys = _group_keys(spec, query, schema, delta > 0 and measure == "zcdp")
-        return _prepare_grouped(ctx, keys, target, delta)
+        return _prepare_grouped(ctx, _key_product(spec, query.by, schema), target, delta)
     if query.column is None and stat in ("describe", "mean", "sum"):
         return _prepare_frame_stat(ctx, target)
     return _prepare_scalar(ctx, target)
 
 
+def _key_product(
+    spec: SourceSpec, by: tuple[str, ...], schema: dict[str, ColumnInfo]
+) -> list[Key] | None:
+    """Declared key combinations (validation capped their number), or None for unknown keys."""
+    declared = group_keys(spec, by, schema)
+    return None if declared is None else [tuple(c) for c in itertools.product(*declared)]
+
+
 def _column(ctx: _Ctx) -> tuple[str, ColumnInfo]:
+    """The aggregated column (validation checked that it exists where the statistic needs it)."""
     name = ctx.query.column
-    if name is None:
-        raise UnsupportedOperationError(
-            f"compute {ctx.query.statistic}",
-            ctx.spec.name,
-            "this statistic needs a column",
-            fixes=[f"{ctx.spec.name}['COLUMN'].{ctx.query.statistic}()"],
-        )
-    if name not in ctx.schema:
-        raise InvalidArgumentError(
-            f"read column '{name}'",
-            ctx.spec.name,
-            f"there is no column '{name}'",
-            [("columns", ", ".join(sorted(ctx.schema)))],
-        )
+    assert name is not None
     return name, ctx.schema[name]
 
 
@@ -223,17 +180,7 @@ def _quantile_levels(ctx: _Ctx) -> tuple[float, ...]:
     if stat == "describe":
         return DESCRIBE_QUANTILES
     q = ctx.query.param("q", 0.5)
-    levels = q if isinstance(q, tuple) else (q,)
-    for level in levels:
-        if not isinstance(level, int | float) or isinstance(level, bool) or not 0 <= level <= 1:
-            raise InvalidArgumentError(
-                "compute quantile",
-                ctx.spec.name,
-                "quantile levels must be numbers in [0, 1]",
-                [("given", repr(q))],
-                [f"{ctx.spec.name}.{ctx.query.column}.quantile(0.9)"],
-            )
-    return tuple(float(v) for v in levels)
+    return tuple(float(v) for v in (q if isinstance(q, tuple) else (q,)))
 
 
 class _Numeric:
@@ -251,6 +198,11 @@ class _Numeric:
         self.scale2 = 2.0**self.p2
         self.sq_hi = round(r2 * self.scale2)
         self.ctx = ctx
+
+    @property
+    def sums(self) -> tuple[float, float]:
+        """What a sum of values within the bounds can be, whatever the number of rows."""
+        return (0.0 if self.lo >= 0 else -math.inf, 0.0 if self.hi <= 0 else math.inf)
 
     def clipped(self) -> pl.Expr:
         return pl.col(self.name).cast(pl.Float64).clip(self.lo, self.hi)
@@ -348,7 +300,7 @@ def _prepare_scalar(ctx: _Ctx, target: float) -> Prepared:
     name, info = _column(ctx)
     if stat == "count":
         return _prepare_count(ctx, target, name)
-    bounds = _needs_bounds(ctx.spec, ctx.query, name, info)
+    bounds = require_bounds(ctx.spec, ctx.query, name, info)
     num = _Numeric(ctx, name, bounds)
     if stat == "sum":
         noise = num.noise("sum", target * SAFETY, False)
@@ -357,7 +309,8 @@ def _prepare_scalar(ctx: _Ctx, target: float) -> Prepared:
             total = _collect_row(ctx, [num.int_sum().alias("s")])["s"] or 0
             s = noise.release(int(total))
             a = noise.accuracy(ctx.alpha) / num.scale
-            return [_cell((), "sum", s / num.scale, _interval(s / num.scale, a), None, noise.name)]
+            ci = _interval(s / num.scale, a)
+            return [_cell((), "sum", s / num.scale, ci, None, noise.name, num.sums)]
 
         sens = mech.sum_sensitivity(ctx.d_in, num.lo_int, num.hi_int)
         return Prepared(
@@ -415,7 +368,7 @@ def _prepare_count(ctx: _Ctx, target: float, column: str | None = None) -> Prepa
         n = _collect_row(ctx, [pl.len().alias("n")], column)["n"]
         v = noise.release(int(n))
         return [
-            _cell((), stat, float(v), _interval(v, noise.accuracy(ctx.alpha)), None, noise.name)
+            _cell((), stat, v, _interval(v, noise.accuracy(ctx.alpha)), None, noise.name, COUNTS)
         ]
 
     loss = noise.loss_at(mech.count_sensitivity(ctx.d_in))
@@ -507,16 +460,17 @@ def _prepare_quantiles(
         released = sorted(mech.release_quantiles([(m, ranks) for m in mechs]))  # post-processing
         return [
             _cell(
-                (), stat if single else _qlabel(q), v, None, m.rank_error(ctx.alpha), "exponential"
+                (),
+                stat if single else quantile_label(q),
+                v,
+                None,
+                m.rank_error(ctx.alpha),
+                "exponential",
             )
             for q, v, m in zip(levels, released, mechs, strict=True)
         ]
 
     return Prepared(loss, 0.0, "exponential", None, run)
-
-
-def _qlabel(q: float) -> str:
-    return f"{q * 100:g}%"
 
 
 # describe -------------------------------------------------------------------------------------
@@ -569,7 +523,7 @@ def _prepare_describe(
             a3 = [x.accuracy(ctx.alpha / 3) for x in (n_noise, s_noise, q_noise)]
             var, var_ci = _var_from(num, n, s, q, *a3)
             released = sorted(f.result() for f in selecting[5 * i : 5 * i + 5])  # post-processing
-            cells.append(_cell(key, "count", float(n), _interval(n, a_n), None, n_noise.name))
+            cells.append(_cell(key, "count", n, _interval(n, a_n), None, n_noise.name, COUNTS))
             cells.append(_cell(key, "mean", mean, mean_ci, None, s_noise.name))
             cells.append(
                 _cell(
@@ -620,19 +574,8 @@ def _describe_scan(
 
 
 def _bounded_numeric_columns(ctx: _Ctx) -> list[tuple[str, _Numeric, ColumnInfo]]:
-    cols = [
-        (name, _Numeric(ctx, name, info.bounds), info)
-        for name, info in ctx.schema.items()
-        if info.numeric and info.bounds is not None and name != ctx.spec.privacy_unit
-    ]
-    if not cols:
-        raise MissingBoundsError(
-            f"compute {ctx.query.statistic}",
-            ctx.spec.name,
-            "no numeric column has public bounds",
-            fixes=["jp.register(..., bounds={'age': (0, 110)})"],
-        )
-    return cols
+    names = bounded_columns(ctx.spec, ctx.schema, f"compute {ctx.query.statistic}")
+    return [(n, _Numeric(ctx, n, ctx.schema[n].bounds), ctx.schema[n]) for n in names]  # type: ignore[arg-type]
 
 
 def _prepare_frame_stat(ctx: _Ctx, target: float) -> Prepared:
@@ -671,6 +614,7 @@ def _prepare_frame_stat(ctx: _Ctx, target: float) -> Prepared:
                         _interval(s / num.scale, a),
                         None,
                         s_noise.name,
+                        num.sums,
                     )
                 )
             else:
@@ -706,28 +650,11 @@ def _prepare_value_counts(ctx: _Ctx, target: float, delta: float) -> Prepared:
     name, info = _column(ctx)
     stat = ctx.query.statistic
     if stat == "hist":
-        bounds = _needs_bounds(ctx.spec, ctx.query, name, info)
-        bins = ctx.query.param("bins", 10)
-        if not isinstance(bins, int) or isinstance(bins, bool) or not 1 <= bins <= 10_000:
-            raise InvalidArgumentError(
-                "compute hist",
-                ctx.spec.name,
-                "bins must be an integer between 1 and 10000",
-                [("given", repr(bins))],
-                [f"{ctx.spec.name}.{name}.hist(bins=10)"],
-            )
-        edges = [float(v) for v in np.linspace(bounds[0], bounds[1], bins + 1)]
-        labels: tuple[Scalar, ...] = tuple(
-            f"[{edges[i]:g}, {edges[i + 1]:g}{']' if i == bins - 1 else ')'}" for i in range(bins)
-        )
-        lo, hi = bounds
-        width = (hi - lo) / bins if hi > lo else 1.0
-        key_expr = pl.lit(list(labels)).list.get(
-            ((pl.col(name).cast(pl.Float64).clip(lo, hi) - lo) / width)
-            .floor()
-            .cast(pl.Int64)
-            .clip(0, bins - 1)
-        )
+        bounds = require_bounds(ctx.spec, ctx.query, name, info)
+        edges = hist_edges(bounds, ctx.query.param("bins", 10))  # validated: strictly increasing
+        labels: tuple[Scalar, ...] = bin_labels(edges)
+        clipped = pl.col(name).cast(pl.Float64).clip(edges[0], edges[-1])
+        key_expr = label_of(bin_of(clipped, edges, "left"), labels)  # type: ignore[arg-type]
         schema = {**ctx.schema, "__bin__": ColumnInfo("str", None, labels)}
         sub = Query(ctx.spec.name, ctx.query.steps, "size", None, ("__bin__",))
         inner = _Ctx(ctx.spec, sub, schema, ctx.measure, ctx.alpha, ctx.d_in)
@@ -736,7 +663,7 @@ def _prepare_value_counts(ctx: _Ctx, target: float, delta: float) -> Prepared:
         )
     sub = Query(ctx.spec.name, ctx.query.steps, "size", None, (name,))
     inner = _Ctx(ctx.spec, sub, ctx.schema, ctx.measure, ctx.alpha, ctx.d_in)
-    keys = _group_keys(ctx.spec, sub, ctx.schema, delta > 0 and ctx.measure == "zcdp")
+    keys = _key_product(ctx.spec, (name,), ctx.schema)
     if keys is None:
         return _threshold_counts(inner, target, delta)
     return _grouped_counts(inner, keys, target)
@@ -773,12 +700,12 @@ def _grouped_counts(
     )
 
     def run() -> list[Cell]:
-        frame = _grouped_frame(ctx, [pl.len().alias("n")], key_expr, source_column)
-        exact = _aligned(frame, ctx.query.by, keys, "n")
-        noisy = noise.release(exact) if keys else []
+        frame = _grouped_frame(ctx, [pl.len().alias("__n__")], key_expr, source_column)
+        exact = _aligned(frame, ctx.query.by, keys, "__n__")
+        noisy = noise.release(exact, keys) if keys else []
         a = noise.accuracy(ctx.alpha)
         return [
-            _cell(k, stat, float(v), _interval(v, a), None, noise.name)
+            _cell(k, stat, v, _interval(v, a), None, noise.name, COUNTS)
             for k, v in zip(keys, noisy, strict=True)
         ]
 
@@ -792,7 +719,7 @@ def _threshold_counts(ctx: _Ctx, target: float, delta: float) -> Prepared:
     )
 
     def run() -> list[Cell]:
-        frame = _grouped_frame(ctx, [pl.len().alias("n")])
+        frame = _grouped_frame(ctx, [pl.len().alias("__n__")])
         encoded: dict[str, Key] = {}
         counts: dict[str, int] = {}
         for row in frame.iter_rows():
@@ -804,7 +731,13 @@ def _threshold_counts(ctx: _Ctx, target: float, delta: float) -> Prepared:
         a = th.noise.accuracy(ctx.alpha)
         cells = [
             _cell(
-                encoded[c], "count", float(v), _interval(v, a), None, "thresholded " + th.noise.name
+                encoded[c],
+                "count",
+                v,
+                _interval(v, a),
+                None,
+                "thresholded " + th.noise.name,
+                COUNTS,
             )
             for c, v in released.items()
         ]
@@ -851,7 +784,7 @@ def _prepare_grouped_declared(ctx: _Ctx, keys: list[Key], target: float) -> Prep
     name, info = _column(ctx)
     if stat == "count":
         return _grouped_counts_nonnull(ctx, keys, target, name)
-    bounds = _needs_bounds(ctx.spec, ctx.query, name, info)
+    bounds = require_bounds(ctx.spec, ctx.query, name, info)
     num = _Numeric(ctx, name, bounds)
     return _grouped_numeric(ctx, keys, target, num, info, stat)
 
@@ -861,11 +794,11 @@ def _grouped_counts_nonnull(ctx: _Ctx, keys: list[Key], target: float, column: s
     loss = noise.loss_at(mech.count_by_categories_sensitivity(ctx.d_in, ctx.measure))
 
     def run() -> list[Cell]:
-        frame = _grouped_frame(ctx, [pl.len().alias("n")], value_column=column)
-        noisy = noise.release(_aligned(frame, ctx.query.by, keys, "n")) if keys else []
+        frame = _grouped_frame(ctx, [pl.len().alias("__n__")], value_column=column)
+        noisy = noise.release(_aligned(frame, ctx.query.by, keys, "__n__"), keys) if keys else []
         a = noise.accuracy(ctx.alpha)
         return [
-            _cell(k, "count", float(v), _interval(v, a), None, noise.name)
+            _cell(k, "count", v, _interval(v, a), None, noise.name, COUNTS)
             for k, v in zip(keys, noisy, strict=True)
         ]
 
@@ -904,7 +837,7 @@ def _grouped_numeric(
                 ranks = mech.ranks(cands, np.asarray(values.get(k, []), dtype=np.float64))
                 released = sorted(mech.release_quantiles([(x, ranks) for x in qm]))
                 for q, v, x in zip(levels, released, qm, strict=True):
-                    name = label if single else _qlabel(q)
+                    name = label if single else quantile_label(q)
                     cells.append(_cell(k, name, v, None, x.rank_error(ctx.alpha), "exponential"))
             return cells
 
@@ -915,11 +848,21 @@ def _grouped_numeric(
         loss = s_noise.loss_at(_sens(ctx, "sum", num))
 
         def run_sum() -> list[Cell]:
-            frame = _grouped_frame(ctx, [num.int_sum().alias("s")], value_column=num.name)
-            noisy = s_noise.release(_aligned(frame, ctx.query.by, keys, "s")) if keys else []
+            frame = _grouped_frame(ctx, [num.int_sum().alias("__s__")], value_column=num.name)
+            noisy = (
+                s_noise.release(_aligned(frame, ctx.query.by, keys, "__s__"), keys) if keys else []
+            )
             a = s_noise.accuracy(ctx.alpha) / num.scale
             return [
-                _cell(k, label, v / num.scale, _interval(v / num.scale, a), None, s_noise.name)
+                _cell(
+                    k,
+                    label,
+                    v / num.scale,
+                    _interval(v / num.scale, a),
+                    None,
+                    s_noise.name,
+                    num.sums,
+                )
                 for k, v in zip(keys, noisy, strict=True)
             ]
 
@@ -942,16 +885,16 @@ def _grouped_numeric(
     )
 
     def run_moments() -> list[Cell]:
-        aggs = [pl.len().alias("n"), num.centred_sum().alias("s")]
+        aggs = [pl.len().alias("__n__"), num.centred_sum().alias("__s__")]
         if q_noise is not None:
-            aggs.append(num.centred_squares().alias("q"))
+            aggs.append(num.centred_squares().alias("__q__"))
         frame = _grouped_frame(ctx, aggs, value_column=num.name)
         if not keys:
             return []
-        ns = n_noise.release(_aligned(frame, ctx.query.by, keys, "n"))
-        ss = s_noise.release(_aligned(frame, ctx.query.by, keys, "s"))
+        ns = n_noise.release(_aligned(frame, ctx.query.by, keys, "__n__"), keys)
+        ss = s_noise.release(_aligned(frame, ctx.query.by, keys, "__s__"), keys)
         qs = (
-            q_noise.release(_aligned(frame, ctx.query.by, keys, "q"))
+            q_noise.release(_aligned(frame, ctx.query.by, keys, "__q__"), keys)
             if q_noise
             else [0] * len(keys)
         )
@@ -997,7 +940,7 @@ def _prepare_agg(ctx: _Ctx, keys: list[Key], target: float) -> Prepared:
             if stat not in ("sum", "mean", "median", "var", "std", "min", "max"):
                 raise _unsupported(sub)
             name, info = _column(sub)
-            num = _Numeric(sub, name, _needs_bounds(ctx.spec, sub_q, name, info))
+            num = _Numeric(sub, name, require_bounds(ctx.spec, sub_q, name, info))
             job = _grouped_numeric(sub, keys, share, num, info, stat, label=f"{col} {stat}")
         jobs.append((col, stat, job))
     loss = sum(j.loss for _, _, j in jobs)

@@ -1,0 +1,395 @@
+"""The one validation pass every plan goes through before any budget is charged.
+
+``validate`` runs on each plan from every entry point (the frame API, the magics, the curator
+wire, replayed manifests): the workspace calls it first in ``run``. It types every expression
+against the public schema (``schema.apply_steps``), checks the statistic against its declared rule
+and its parameters against the statistic's declared table, checks that grouped keys are known
+and unique, and caps the number of released cells. It reads no data and depends on nothing but
+the plan and the source's public description, so whether it refuses is data-independent; what it
+lets through cannot fail at run time because of a value (see ``docs/threat-model.md``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from jupyter_privacy.core.errors import (
+    InvalidArgumentError,
+    MissingBoundsError,
+    UnsupportedOperationError,
+)
+from jupyter_privacy.core.expr import Scalar
+from jupyter_privacy.core.limits import MAX_CELLS, MAX_QUANTILES
+from jupyter_privacy.core.plan import STATISTICS, Query
+from jupyter_privacy.core.schema import ColumnInfo, apply_steps, is_number, unique_keys
+from jupyter_privacy.core.source import SourceSpec
+
+Need = Literal["required", "optional", "none"]
+GROUP_KINDS = frozenset(["int", "float", "str", "bool"])
+#: Cells of one column's ``describe``: count, mean, std, min, 25%, 50%, 75%, max.
+DESCRIBE_CELLS = 8
+#: What ``agg`` may ask for, per column.
+AGG_STATISTICS = ("count", "size", "sum", "mean", "median", "var", "std", "min", "max")
+
+
+def _levels(value: Any, op: str, source: str) -> float | tuple[float, ...]:
+    levels = value if isinstance(value, tuple) else (value,)
+    fix = [f"{source}.COLUMN.quantile(0.9)"]
+    if not 1 <= len(levels) <= MAX_QUANTILES:
+        raise InvalidArgumentError(
+            op,
+            source,
+            f"quantile takes 1 to {MAX_QUANTILES} levels",
+            [("given", str(len(levels)))],
+            fix,
+        )
+    if not all(is_number(q) and 0 <= q <= 1 for q in levels):
+        raise InvalidArgumentError(
+            op,
+            source,
+            "quantile levels must be numbers in [0, 1]",
+            [("given", repr(value)[:80])],
+            fix,
+        )
+    out = tuple(float(q) for q in levels)
+    if len({quantile_label(q) for q in out}) != len(out):
+        raise InvalidArgumentError(
+            op, source, "quantile levels must be distinct", [("given", repr(value)[:80])], fix
+        )
+    return out if isinstance(value, tuple) else out[0]
+
+
+def _bins(value: Any, op: str, source: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CELLS:
+        raise InvalidArgumentError(
+            op,
+            source,
+            f"bins must be an integer between 1 and {MAX_CELLS}",
+            [("given", repr(value)[:80])],
+            [f"{source}.COLUMN.hist(bins=10)"],
+        )
+    return value
+
+
+def _spec(value: Any, op: str, source: str) -> tuple[tuple[str, Any], ...]:
+    """``agg``'s column → statistic(s) pairs; each statistic is checked like its own query."""
+    fix = [f"{source}.groupby('KEY').agg({{'income': 'mean'}})"]
+    if not isinstance(value, tuple) or not value:
+        raise InvalidArgumentError(op, source, "agg needs a dict of column → statistic", [], fix)
+    pairs = []
+    for item in value:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
+            raise InvalidArgumentError(
+                op, source, "agg needs a dict of column → statistic", [], fix
+            )
+        col, stats = item
+        for stat in stats if isinstance(stats, tuple) else (stats,):
+            if stat not in AGG_STATISTICS:
+                raise UnsupportedOperationError(
+                    f"agg statistic {str(stat)[:40]!r}",
+                    source,
+                    "agg takes named statistics only",
+                    [("supported", ", ".join(AGG_STATISTICS))],
+                )
+            pairs.append((col, stat))
+    if len(set(pairs)) != len(pairs):
+        raise InvalidArgumentError(op, source, "agg names a statistic twice", [], fix)
+    return tuple(value)
+
+
+ParamCheck = Callable[[Any, str, str], Any]
+
+
+@dataclass(frozen=True)
+class StatisticRule:
+    """What a statistic needs: a column (of which kinds, bounded or not), keys, parameters."""
+
+    column: Need
+    numeric: bool = False  # the column must be a bounded number
+    grouped: bool = True  # may follow groupby
+    ungrouped: bool = True
+    params: Mapping[str, ParamCheck] = field(default_factory=dict)
+
+
+RULES: dict[str, StatisticRule] = {
+    "count": StatisticRule("optional"),
+    "size": StatisticRule("none"),
+    "sum": StatisticRule("optional", numeric=True),
+    "mean": StatisticRule("optional", numeric=True),
+    "median": StatisticRule("required", numeric=True),
+    "quantile": StatisticRule("required", numeric=True, params={"q": _levels}),
+    "var": StatisticRule("required", numeric=True),
+    "std": StatisticRule("required", numeric=True),
+    "min": StatisticRule("required", numeric=True),
+    "max": StatisticRule("required", numeric=True),
+    "value_counts": StatisticRule("required", grouped=False),
+    "hist": StatisticRule("required", numeric=True, grouped=False, params={"bins": _bins}),
+    "describe": StatisticRule("optional", numeric=True, grouped=False),
+    "agg": StatisticRule("none", ungrouped=False, params={"spec": _spec}),
+}
+assert set(RULES) == {*STATISTICS, "agg"}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A validated plan: the schema after its steps and the number of cells it releases."""
+
+    schema: dict[str, ColumnInfo]
+    cells: int | None  # None: keys are discovered under thresholds (bounded by the data)
+
+
+def quantile_label(q: float) -> str:
+    return f"{q * 100:.12g}%"
+
+
+def hist_edges(bounds: tuple[float, float], bins: int) -> tuple[float, ...]:
+    """``bins`` equal-width edges over the bounds (public), or () when they are not strictly
+    increasing in floating point (bounds too narrow for that many bins)."""
+    lo, hi = float(bounds[0]), float(bounds[1])
+    if not lo < hi:
+        return ()
+    edges = tuple(float(v) for v in np.linspace(lo, hi, bins + 1))
+    if any(a >= b for a, b in itertools.pairwise(edges)):
+        return ()
+    return edges
+
+
+def bin_labels(edges: tuple[float, ...]) -> tuple[str, ...]:
+    """``[a, b)`` labels (the last bin closed), with as many digits as it takes to be distinct."""
+    n = len(edges) - 1
+    for digits in (6, 10, 17):
+        labels = tuple(
+            f"[{edges[i]:.{digits}g}, {edges[i + 1]:.{digits}g}{']' if i == n - 1 else ')'}"
+            for i in range(n)
+        )
+        if len(set(labels)) == n:
+            return labels
+    raise AssertionError("strictly increasing edges have distinct 17-digit labels")
+
+
+def require_bounds(
+    spec: SourceSpec, query: Query, column: str, info: ColumnInfo, statistic: str | None = None
+) -> tuple[float, float]:
+    """The column's public bounds, or the refusal that says how to declare them."""
+    stat = statistic or query.statistic
+    if not info.numeric:
+        raise UnsupportedOperationError(
+            f"compute {stat} of '{column}'",
+            spec.name,
+            f"'{column}' is not numeric ({info.kind})",
+            [("supported", "count, value_counts on non-numeric columns")],
+            [f"{spec.name}.{column}.value_counts()"],
+        )
+    if info.bounds is None:
+        raise MissingBoundsError(
+            f"compute {stat} of '{column}'",
+            spec.name,
+            f"'{column}' has no public bounds",
+            [("bounds", "needed to limit what one person can change")],
+            [
+                f"jp.register(..., bounds={{{column!r}: (LOW, HIGH)}})",
+                f"{spec.name}.{column}.clip(LOW, HIGH).{stat}()",
+            ],
+        )
+    return info.bounds
+
+
+def bounded_columns(spec: SourceSpec, schema: Mapping[str, ColumnInfo], op: str) -> list[str]:
+    """What a frame-level describe, mean or sum covers: every bounded numeric column but the
+    privacy unit."""
+    cols = [
+        c
+        for c, info in schema.items()
+        if info.numeric and info.bounds is not None and c != spec.privacy_unit
+    ]
+    if not cols:
+        raise MissingBoundsError(
+            op,
+            spec.name,
+            "no numeric column has public bounds",
+            fixes=["jp.register(..., bounds={'age': (0, 110)})"],
+        )
+    return cols
+
+
+def group_keys(
+    spec: SourceSpec, by: tuple[str, ...], schema: Mapping[str, ColumnInfo]
+) -> list[tuple[Scalar, ...]] | None:
+    """Each key's declared values (the release's cells are their product), or None for unknown
+    keys, which need a budget with δ (thresholds)."""
+    for name in by:
+        if not isinstance(name, str) or name not in schema:
+            raise InvalidArgumentError(
+                f"group by '{name}'",
+                spec.name,
+                f"there is no column '{name}'",
+                [("columns", ", ".join(sorted(schema)))],
+            )
+        if schema[name].kind not in GROUP_KINDS:
+            raise UnsupportedOperationError(
+                f"group by '{name}'",
+                spec.name,
+                f"'{name}' ({schema[name].kind}) cannot be a group key",
+                [("supported", "int, float, str and bool columns")],
+            )
+    declared = [schema[name].keys for name in by]
+    if all(k is not None for k in declared):
+        return declared  # type: ignore[return-value]
+    if spec.budget.mode != "zcdp":
+        missing = [n for n, k in zip(by, declared, strict=True) if k is None]
+        raise MissingBoundsError(
+            f"group by {', '.join(repr(n) for n in by)}",
+            spec.name,
+            f"'{missing[0]}' has no public keys, and unknown keys need a budget with δ > 0",
+            [("budget", "pure ε-DP cannot release keys it does not know")],
+            [
+                f"jp.register(..., keys={{{missing[0]!r}: [...]}})",
+                "jp.register(..., budget=jp.Budget(epsilon=1.0, delta=1e-6))",
+            ],
+        )
+    return None
+
+
+def _cap(spec: SourceSpec, op: str, cells: int) -> None:
+    if cells > MAX_CELLS:
+        raise InvalidArgumentError(
+            op,
+            spec.name,
+            f"the release would have {cells:,} cells, more than the cap of {MAX_CELLS:,}",
+            [("cap", f"{MAX_CELLS:,} cells per release")],
+            ["group by fewer keys, or filter the keys: df[df.state.isin([...])]"],
+        )
+
+
+def _column(
+    spec: SourceSpec, query: Query, schema: Mapping[str, ColumnInfo], op: str
+) -> str | None:
+    rule = RULES[query.statistic]
+    col = query.column
+    if col is None:
+        if rule.column == "required":
+            raise UnsupportedOperationError(
+                op,
+                spec.name,
+                "this statistic needs a column",
+                fixes=[f"{spec.name}['COLUMN'].{query.statistic}()"],
+            )
+        return None
+    if rule.column == "none":
+        raise InvalidArgumentError(op, spec.name, f"{query.statistic} takes no column")
+    if not isinstance(col, str) or col not in schema:
+        raise InvalidArgumentError(
+            f"read column '{col}'",
+            spec.name,
+            f"there is no column '{col}'",
+            [("columns", ", ".join(sorted(schema)))],
+        )
+    return col
+
+
+def validate(spec: SourceSpec, query: Query) -> Checked:
+    """Refuse, on public information only, every plan that could fail, wrap, duplicate a key or
+    build too many cells at run time; see the module docstring."""
+    if not isinstance(query.statistic, str) or query.statistic not in RULES:
+        raise UnsupportedOperationError(
+            "compute an aggregate",
+            spec.name,
+            "this aggregate is not supported here",
+            [("supported", ", ".join(RULES))],
+        )
+    op = f"compute {query.statistic}" + (f" of '{query.column}'" if query.column else "")
+    rule = RULES[query.statistic]
+    schema = apply_steps(spec.schema, query.steps, spec.name)
+    params = dict(query.params)
+    if len(params) != len(query.params):
+        raise InvalidArgumentError(op, spec.name, "a parameter is given twice")
+    for name in params:
+        if name not in rule.params:
+            raise InvalidArgumentError(
+                op,
+                spec.name,
+                f"{query.statistic} does not take the parameter {str(name)[:40]!r}",
+                [("parameters", ", ".join(rule.params) or "(none)")],
+            )
+    checked = {name: rule.params[name](value, op, spec.name) for name, value in params.items()}
+    column = _column(spec, query, schema, op)
+    by = query.by
+    if by and not rule.grouped:
+        raise UnsupportedOperationError(op, spec.name, f"{query.statistic} cannot follow groupby")
+    if not by and not rule.ungrouped:
+        raise UnsupportedOperationError(op, spec.name, f"{query.statistic} needs a groupby")
+    if len(set(by)) != len(by):
+        raise InvalidArgumentError(op, spec.name, "a group key is named twice")
+    if by and column is None and query.statistic in ("sum", "mean"):
+        raise UnsupportedOperationError(
+            op,
+            spec.name,
+            "this statistic needs a column",
+            fixes=[f"{spec.name}.groupby(...).COLUMN.{query.statistic}()"],
+        )
+
+    per_key = 1
+    if query.statistic == "agg":
+        pairs = [
+            (col, stat)
+            for col, stats in checked["spec"]
+            for stat in (stats if isinstance(stats, tuple) else (stats,))
+        ]
+        for col, stat in pairs:
+            if col not in schema:
+                raise InvalidArgumentError(
+                    f"read column '{col}'",
+                    spec.name,
+                    f"there is no column '{col}'",
+                    [("columns", ", ".join(sorted(schema)))],
+                )
+            if stat not in ("count", "size"):
+                require_bounds(spec, query, col, schema[col], stat)
+        per_key = len(pairs)
+    elif query.statistic == "describe":
+        if column is not None:
+            require_bounds(spec, query, column, schema[column])
+            per_key = DESCRIBE_CELLS
+        else:
+            per_key = DESCRIBE_CELLS * len(bounded_columns(spec, schema, op))
+    elif rule.numeric and column is not None:
+        bounds = require_bounds(spec, query, column, schema[column])
+        if query.statistic == "quantile":
+            q = checked.get("q", 0.5)
+            per_key = len(q) if isinstance(q, tuple) else 1
+        if query.statistic == "hist":
+            bins = checked.get("bins", 10)
+            if not hist_edges(bounds, bins):
+                raise InvalidArgumentError(
+                    op,
+                    spec.name,
+                    f"the bounds of '{column}' are too narrow for {bins} equal bins",
+                    [("bounds", f"({bounds[0]!r}, {bounds[1]!r})")],
+                    [f"{spec.name}.{column}.clip(LOW, HIGH).hist(bins=10)"],
+                )
+            _cap(spec, op, bins)
+    elif rule.numeric and column is None and not by:
+        per_key = len(bounded_columns(spec, schema, op))
+
+    keys_of = by or ((column,) if query.statistic == "value_counts" and column else ())
+    cells: int | None = per_key
+    if keys_of:
+        declared = group_keys(spec, keys_of, schema)
+        if declared is None:
+            cells = None
+        else:
+            for name, keys in zip(keys_of, declared, strict=True):
+                if len(unique_keys(keys)) != len(keys):  # derivations dedupe; a manifest may not
+                    raise InvalidArgumentError(
+                        op, spec.name, f"the keys of '{name}' are not unique"
+                    )
+            cells = math.prod(len(k) for k in declared) * per_key
+    if cells is not None:
+        _cap(spec, op, cells)
+    return Checked(schema, cells)

@@ -1,0 +1,492 @@
+"""The neighbour fuzzer: plans from the whole grammar, run on D and on D minus one person.
+
+For every plan hypothesis builds (steps, expressions, casts, cuts, literals, statistics, group
+keys and parameters, well-typed or not, as a raw protocol message could carry them) and every
+adversarial table (±inf, NaN, nulls, 5e-324, 1.7e308, ids above 2⁵³, empty strings, one-row
+groups), it checks on D and on D′ = D without one privacy unit:
+
+- the same outcome: released, or refused with the same code and the same message; never a
+  release that fails after the charge;
+- the same, unique released keys (declared keys; thresholded keys are the mechanism's to pick);
+- each mechanism's exact input moves by at most the sensitivity its noise was calibrated for,
+  read through the engine's test-only observer (``mechanisms.observe_pre_noise``);
+- bounded work: no release builds more than ``MAX_CELLS`` cells, and no run hangs.
+
+CI runs a fixed set of examples (derandomised). A longer, randomised run:
+``JP_FUZZ_EXAMPLES=20000 .venv/bin/pytest -q tests/security/test_neighbour_fuzzer.py``
+(see docs/threat-model.md).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jupyter_privacy.core.budget import Budget
+from jupyter_privacy.core.engine import mechanisms as mech
+from jupyter_privacy.core.engine.data import ROW_CACHE
+from jupyter_privacy.core.errors import PrivacyError
+from jupyter_privacy.core.expr import BINARY, COMPARE, DTYPES, LOGICAL, Expr
+from jupyter_privacy.core.limits import MAX_CELLS
+from jupyter_privacy.core.plan import Query, Step
+from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
+from jupyter_privacy.core.schema import SHAPES
+from jupyter_privacy.core.validate import RULES
+from jupyter_privacy.core.workspace import Workspace
+
+EXAMPLES = int(os.environ.get("JP_FUZZ_EXAMPLES", "300"))
+LONG_RUN = "JP_FUZZ_EXAMPLES" in os.environ
+#: A single run that takes longer than this has hung (a liveness guard, not a speed test).
+HANG_SECONDS = 120
+
+# --- adversarial tables ---------------------------------------------------------------------------
+
+IDS = [1, 2, 3, 17, 2**53 + 1, 2**53 + 2, -5, None]
+FLOATS = [
+    0.0, 1.0, 50.0, 100.0, 99.5, -1.0, 0.5, 5e-324, -5e-324, 1.7e308, -1.7e308,
+    math.inf, -math.inf, math.nan, None, 1e15, 2.5e-324,
+]  # fmt: skip
+INTS = [0, 1, 2, 3, 10, -1, 2**62, -(2**63), 2**63 - 1, None]
+KEYED = [1, 2, 3, None]
+TEXTS = ["a", "b", "", "x", "1", "2.5", "true", None]
+BOOLS = [True, False, None]
+DTYPES_OF = {
+    "pid": "int",
+    "x": "float",
+    "n": "int",
+    "k": "int",
+    "s": "str",
+    "b": "bool",
+    "u": "str",
+}
+COLUMNS = list(DTYPES_OF)
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> pl.DataFrame:
+    n = draw(st.integers(0, 24))
+    col = {
+        "pid": (IDS, pl.Int64),
+        "x": (FLOATS, pl.Float64),
+        "n": (INTS, pl.Int64),
+        "k": (KEYED, pl.Int64),
+        "s": (TEXTS, pl.String),
+        "b": (BOOLS, pl.Boolean),
+        "u": (TEXTS, pl.String),
+    }
+    return pl.DataFrame(
+        {
+            name: pl.Series([draw(st.sampled_from(pool)) for _ in range(n)], dtype=dtype)
+            for name, (pool, dtype) in col.items()
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Registration:
+    bounds: dict[str, tuple[float, float]]
+    keys: dict[str, list[Any]]
+    max_rows: int
+    budget: Budget
+
+
+registrations = st.builds(
+    Registration,
+    bounds=st.fixed_dictionaries(
+        {
+            "x": st.sampled_from(
+                [(0, 100), (-1e15, 1e15), (0, 0), (0, 5e-324), (-1, 1), (1, 1e15)]
+            ),
+            "n": st.sampled_from([(0, 10), (-(10**15), 10**15), (0, 1)]),
+        }
+    ),
+    keys=st.sampled_from(
+        [
+            {"k": [1, 2], "s": ["a", "b", ""]},
+            {"k": [1, 2]},
+            {"s": ["a", "b", ""], "u": ["1", "2"]},
+        ]
+    ),
+    max_rows=st.sampled_from([1, 2, 3]),
+    budget=st.sampled_from([Budget(epsilon=1e9), Budget(epsilon=1e4, delta=1e-2)]),
+)
+
+# --- the plan grammar -----------------------------------------------------------------------------
+
+NUMBERS = [0, 1, -1, 17, 100, 0.5, 5e-324, 1e-300, 1e15, 2e18, 5e25, 1.7e308, -1.7e308, 2**53 + 1]
+LITERALS = [
+    *NUMBERS, 2**63 - 1, -(2**63), 2**70, "", "a", "1", "x", True, False, None,
+]  # fmt: skip
+NAMES = [*COLUMNS, "d", "e", "__bin__", "nope"]
+EDGES = [
+    (0, 18, 65, 120),
+    (0.0, 5e-324),
+    (0, 0, 1),
+    (3, 1),
+    (-1e15, 0, 1e15),
+    (0, 1e16),
+    tuple(range(0, 200, 2)),
+]
+
+literals = st.sampled_from(LITERALS)
+numbers = st.sampled_from(NUMBERS)
+
+
+def _cut(inner: Expr, edges: tuple[Any, ...], labels: str) -> Expr:
+    n = max(len(edges) - 1, 0)
+    names = {
+        "distinct": tuple(f"b{i}" for i in range(n)),
+        "same": ("x",) * n,
+        "short": ("x",),
+    }[labels]
+    return Expr("cut", (inner, edges, names))
+
+
+def raw_expressions() -> st.SearchStrategy[Expr]:
+    """Any tree of the grammar, typed or not, as a raw protocol message could carry it."""
+    leaves = st.one_of(
+        st.sampled_from(NAMES).map(Expr.col),
+        literals.map(lambda v: Expr("lit", (v,))),
+    )
+
+    def extend(sub: st.SearchStrategy[Expr]) -> st.SearchStrategy[Expr]:
+        return st.one_of(
+            st.tuples(st.sampled_from([*BINARY, *COMPARE, *LOGICAL]), sub, sub).map(
+                lambda t: Expr(t[0], (t[1], t[2]))
+            ),
+            st.tuples(st.sampled_from(["neg", "abs", "not", "isna", "notna"]), sub).map(
+                lambda t: Expr(t[0], (t[1],))
+            ),
+            st.tuples(sub, st.lists(literals, max_size=4).map(tuple)).map(
+                lambda t: Expr("isin", t)
+            ),
+            st.tuples(sub, numbers, numbers).map(lambda t: Expr("clip", t)),
+            st.tuples(sub, literals).map(lambda t: Expr("fillna", t)),
+            st.tuples(sub, st.sampled_from([*DTYPES, "datetime"])).map(lambda t: Expr("cast", t)),
+            st.builds(
+                _cut,
+                sub,
+                st.sampled_from(EDGES),
+                st.sampled_from(["distinct", "distinct", "same", "short"]),
+            ),
+        )
+
+    return st.recursive(leaves, extend, max_leaves=6)
+
+
+NUMERIC_COLUMNS = ["x", "n", "k", "pid"]
+TEXT_COLUMNS = ["s", "u"]
+
+
+def typed(kind: str, depth: int = 3) -> st.SearchStrategy[Expr]:
+    """Mostly well-typed trees of one kind, with the extreme literals where a constant goes:
+    the plans that pass validation are the ones whose run time must be total."""
+    col = Expr.col
+    if kind == "num":
+        leaf = st.one_of(
+            st.sampled_from(NUMERIC_COLUMNS).map(col), numbers.map(lambda v: Expr("lit", (v,)))
+        )
+        if depth == 0:
+            return leaf
+        sub = typed("num", depth - 1)
+        return st.one_of(
+            leaf,
+            st.tuples(st.sampled_from(list(BINARY)), sub, sub).map(lambda t: Expr(t[0], t[1:])),
+            st.tuples(st.sampled_from(["neg", "abs"]), sub).map(lambda t: Expr(t[0], (t[1],))),
+            st.tuples(sub, numbers, numbers).map(
+                lambda t: Expr("clip", (t[0], min(t[1], t[2]), max(t[1], t[2])))
+            ),
+            st.tuples(sub, numbers).map(lambda t: Expr("fillna", t)),
+            st.tuples(typed("any", depth - 1), st.sampled_from(["int", "float"])).map(
+                lambda t: Expr("cast", t)
+            ),
+        )
+    if kind == "str":
+        leaf = st.sampled_from(TEXT_COLUMNS).map(col)
+        if depth == 0:
+            return leaf
+        return st.one_of(
+            leaf,
+            st.tuples(typed("str", depth - 1), st.sampled_from(["", "a", "x", "1"])).map(
+                lambda t: Expr("fillna", t)
+            ),
+            st.tuples(st.sampled_from(["k", "n", "b"]).map(col), st.just("str")).map(
+                lambda t: Expr("cast", t)
+            ),
+            st.builds(_cut, typed("num", depth - 1), st.sampled_from(EDGES), st.just("distinct")),
+        )
+    if kind == "bool":
+        if depth == 0:
+            return st.sampled_from(["b"]).map(col)
+        num, text = typed("num", depth - 1), typed("str", depth - 1)
+        return st.one_of(
+            st.tuples(st.sampled_from(list(COMPARE)), num, num).map(lambda t: Expr(t[0], t[1:])),
+            st.tuples(st.sampled_from(["eq", "ne", "lt"]), text, st.sampled_from(TEXTS[:-1])).map(
+                lambda t: Expr(t[0], (t[1], Expr("lit", (t[2],))))
+            ),
+            st.tuples(
+                st.sampled_from(list(LOGICAL)), typed("bool", depth - 1), typed("bool", depth - 1)
+            ).map(lambda t: Expr(t[0], t[1:])),
+            typed("bool", depth - 1).map(lambda e: Expr("not", (e,))),
+            st.tuples(st.sampled_from(["isna", "notna"]), typed("any", depth - 1)).map(
+                lambda t: Expr(t[0], (t[1],))
+            ),
+            st.tuples(num, st.lists(numbers, max_size=3).map(tuple)).map(lambda t: Expr("isin", t)),
+            st.tuples(st.sampled_from(["pid", "k"]).map(col), st.sampled_from(IDS[:-1])).map(
+                lambda t: Expr("eq", (t[0], Expr("lit", (t[1],))))
+            ),
+            st.sampled_from(["b"]).map(col),
+            st.tuples(typed("num", depth - 1), st.just("bool")).map(lambda t: Expr("cast", t)),
+        )
+    return st.one_of(typed("num", depth), typed("str", depth), typed("bool", depth))
+
+
+def expressions() -> st.SearchStrategy[Expr]:
+    return st.one_of(typed("any"), typed("any"), typed("any"), raw_expressions())
+
+
+steps = st.one_of(
+    typed("bool").map(lambda e: Step("filter", e)),
+    typed("bool").map(lambda e: Step("filter", e)),
+    st.tuples(st.sampled_from(["d", "d", "e", "x", "k"]), expressions()).map(
+        lambda t: Step("assign", t[1], t[0])
+    ),
+    st.tuples(st.sampled_from(NAMES), raw_expressions()).map(lambda t: Step("assign", t[1], t[0])),
+    raw_expressions().map(lambda e: Step("filter", e)),
+    st.lists(st.sampled_from(NAMES), min_size=1, max_size=3).map(
+        lambda c: Step("select", columns=tuple(c))
+    ),
+)
+
+PARAMS: dict[str, list[dict[str, Any]]] = {
+    "quantile": [{"q": 0.5}, {"q": (0.0, 0.25, 1.0)}, {"q": (0.5, 0.5)}, {"q": 1.5}, {}],
+    "hist": [{"bins": 1}, {"bins": 2}, {"bins": 10}, {"bins": 10_000}, {"bins": 0}, {}],
+    "agg": [
+        {"spec": (("x", "mean"),)},
+        {"spec": (("x", ("sum", "max")), ("n", "count"))},
+        {"spec": (("d", "median"), ("n", ("std", "min")))},
+        {"spec": (("nope", "mean"),)},
+        {"spec": (("x", "apply"),)},
+    ],
+}
+ANY_PARAMS: list[dict[str, Any]] = [{}, {}, {}, {"raw": True}, {"bins": 3}]
+
+
+COLUMN_FOR = {
+    "count": [None, None, "x", "s", "d"],
+    "size": [None],
+    "sum": ["x", "n", "d", None],
+    "mean": ["x", "n", "d", None],
+    "describe": ["x", "d", None],
+    "value_counts": ["k", "s", "b", "d", "u"],
+    "agg": [None],
+}
+
+
+@st.composite
+def plans(draw: st.DrawFn) -> Query:
+    statistic = draw(st.sampled_from([*RULES, "apply"]))
+    raw = draw(st.integers(0, 9)) == 0  # one plan in ten: any column, any parameter
+    params = draw(st.sampled_from(PARAMS.get(statistic, [{}]) + (ANY_PARAMS if raw else [])))
+    if raw:
+        column = draw(st.sampled_from([None, *NAMES]))
+    else:
+        column = draw(st.sampled_from(COLUMN_FOR.get(statistic, ["x", "n", "d"])))
+    by: tuple[str, ...] = ()
+    if RULES.get(statistic) is None or RULES[statistic].grouped:
+        by = draw(
+            st.sampled_from(
+                [(), ("k",), ("s",), ("b",), ("d",), ("u",), ("k", "s"), ("x",), ("pid",)]
+            )
+        )
+    if statistic == "agg":
+        by = by or ("k",)
+    plan_steps = draw(st.lists(steps, max_size=3))
+    wants_d = column == "d" or "d" in by or "d" in str(params)
+    if wants_d and not raw and not any(x.kind == "assign" and x.name == "d" for x in plan_steps):
+        plan_steps.insert(0, Step("assign", draw(typed("any")), "d"))
+    return Query("t", tuple(plan_steps), statistic, column, by, tuple(sorted(params.items())))
+
+
+options = st.fixed_dictionaries(
+    {"epsilon": st.sampled_from([1e-6, 0.01, 0.5, 1.0, 1.0, 10.0, 5e-324])},
+    optional={"alpha": st.sampled_from([0.05, 0.5, 1e-12, 0.9])},
+)
+
+# --- running a plan on two data sets --------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    kind: str  # "released", "estimate" or a refusal's code
+    message: str
+    cells: list[tuple[tuple[Any, ...], str]]
+    observed: list[mech.Observation]
+
+
+@contextmanager
+def _deadline(seconds: int) -> Iterator[None]:
+    def hang(signum: int, frame: Any) -> None:
+        raise AssertionError(f"a run took more than {seconds} s: it hangs")
+
+    old = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def run_on(data: pl.DataFrame, reg: Registration, query: Query, opts: dict[str, Any]) -> Outcome:
+    with tempfile.TemporaryDirectory(prefix="jp-fuzz-") as home:
+        ws = Workspace(Path(home))
+        try:
+            ws.register(
+                data,
+                name="t",
+                privacy_unit="pid",
+                max_rows_per_unit=reg.max_rows,
+                budget=reg.budget,
+                bounds=reg.bounds,
+                keys=reg.keys,
+                dtypes=DTYPES_OF,
+            )
+            observed: list[mech.Observation] = []
+            with _deadline(HANG_SECONDS), mech.observe_pre_noise(observed.append):
+                try:
+                    result = ws.run(query, **opts)
+                except PrivacyError as exc:
+                    return Outcome(exc.code, str(exc), [], observed)
+        finally:
+            ws.close()
+            ROW_CACHE.clear()
+    if isinstance(result, Estimate):
+        return Outcome("estimate", repr(result.epsilon), [], observed)
+    cells = [result.cell] if isinstance(result, Release) else list(result.cells)
+    assert isinstance(result, Release | ReleaseTable)
+    return Outcome("released", "", [(tuple(c.key), c.statistic) for c in cells], observed)
+
+
+def without_one_person(data: pl.DataFrame, pick: int) -> pl.DataFrame:
+    people = data.get_column("pid").drop_nulls().unique(maintain_order=True).to_list()
+    if not people:
+        return data
+    return data.filter(pl.col("pid").ne_missing(people[pick % len(people)]))
+
+
+# --- comparing what each mechanism was given ------------------------------------------------------
+
+
+def _distance(metric: str, a: Any, b: Any, keys_a: Any, keys_b: Any) -> tuple[float, ...]:
+    if metric == "absolute":
+        return (abs(a - b),)
+    if keys_a is not None and keys_b is not None and tuple(keys_a) != tuple(keys_b):
+        common = [k for k in keys_a if k in set(keys_b)]  # thresholded keys: compare shared ones
+        pos_a = {k: i for i, k in enumerate(keys_a)}
+        pos_b = {k: i for i, k in enumerate(keys_b)}
+        a = [a[pos_a[k]] for k in common]
+        b = [b[pos_b[k]] for k in common]
+    if metric in ("l1", "l2", "linf"):
+        assert len(a) == len(b), "a vector mechanism saw vectors of different lengths"
+        diffs = [abs(x - y) for x, y in zip(a, b, strict=True)]
+        if metric == "l1":
+            return (sum(diffs),)
+        if metric == "l2":
+            return (math.sqrt(sum(d * d for d in diffs)),)
+        return (max(diffs, default=0),)
+    # thresholded counts: (l0, l1 or l2, l∞) over the union of keys
+    diffs = [abs(a.get(k, 0) - b.get(k, 0)) for k in set(a) | set(b)]
+    second = sum(diffs) if metric == "l0-l1-linf" else math.sqrt(sum(d * d for d in diffs))
+    return (sum(1 for d in diffs if d), second, max(diffs, default=0))
+
+
+def check_neighbours(d: Outcome, d_prime: Outcome) -> None:
+    assert d.kind != "release_failed" and d_prime.kind != "release_failed", (
+        f"a release failed after the charge: {d.message or d_prime.message}"
+    )
+    assert (d.kind, d.message) == (d_prime.kind, d_prime.message), (
+        f"the outcome depends on one person: {d.kind} {d.message!r} vs "
+        f"{d_prime.kind} {d_prime.message!r}"
+    )
+    for out in (d, d_prime):
+        assert len(out.cells) == len(set(out.cells)), f"duplicate released cells: {out.cells}"
+        assert len(out.cells) <= MAX_CELLS
+    thresholded = any(o.mechanism == "threshold" for o in d.observed + d_prime.observed)
+    if not thresholded:
+        assert d.cells == d_prime.cells, "the released keys depend on one person"
+        assert len(d.observed) == len(d_prime.observed), "a mechanism ran on one side only"
+    for a, b in zip(d.observed, d_prime.observed, strict=False):
+        if (a.mechanism, a.metric) != (b.mechanism, b.metric):
+            assert thresholded, "the mechanisms differ between neighbours"
+            break
+        assert a.sensitivity == b.sensitivity, "the calibrated sensitivity depends on the data"
+        moved = _distance(a.metric, a.value, b.value, a.keys, b.keys)
+        bound = a.sensitivity if isinstance(a.sensitivity, tuple) else (a.sensitivity,)
+        assert all(m <= s for m, s in zip(moved, bound, strict=True)), (
+            f"{a.mechanism} ({a.metric}) moved by {moved}, more than its sensitivity {bound}"
+        )
+
+
+FUZZ_SETTINGS = settings(
+    max_examples=EXAMPLES,
+    derandomize=not LONG_RUN,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+@FUZZ_SETTINGS
+@given(
+    data=tables(),
+    reg=registrations,
+    query=plans(),
+    opts=options,
+    pick=st.integers(0, 10),
+)
+def test_no_plan_depends_on_one_person_beyond_what_it_pays_for(
+    data: pl.DataFrame, reg: Registration, query: Query, opts: dict[str, Any], pick: int
+) -> None:
+    check_neighbours(
+        run_on(data, reg, query, opts), run_on(without_one_person(data, pick), reg, query, opts)
+    )
+
+
+# --- the fuzzer's own checks ----------------------------------------------------------------------
+
+
+def test_the_grammar_covers_every_operator_and_statistic() -> None:
+    """A new operator or statistic must join the fuzzer's grammar (this fails until it does)."""
+    unary = {"neg", "abs", "not", "isna", "notna"}
+    fuzzed_ops = {"col", "lit", "isin", "clip", "fillna", "cast", "cut", *BINARY, *COMPARE}
+    fuzzed_ops |= set(LOGICAL) | unary
+    assert set(SHAPES) <= fuzzed_ops
+    assert set(RULES) | set(PARAMS) == set(RULES)  # every parameterised statistic is drawn
+    assert all(name in PARAMS for name, rule in RULES.items() if rule.params)
+
+
+def test_the_checks_catch_a_mechanism_that_moves_too_far() -> None:
+    """The comparison itself can fail: an input that moves by twice its sensitivity."""
+    base = Outcome("released", "", [((), "count")], [mech.Observation("noise", "absolute", 1, 10)])
+    moved = Outcome("released", "", [((), "count")], [mech.Observation("noise", "absolute", 1, 12)])
+    with pytest.raises(AssertionError, match="more than its sensitivity"):
+        check_neighbours(base, moved)
+    two = Outcome("released", "", [(("a",), "count"), (("a",), "count")], [])
+    with pytest.raises(AssertionError, match="duplicate released cells"):
+        check_neighbours(two, two)
+    failed = Outcome("release_failed", "x", [], [])
+    with pytest.raises(AssertionError, match="failed after the charge"):
+        check_neighbours(failed, base)
