@@ -76,7 +76,7 @@ COLUMNS = list(DTYPES_OF)
 
 @st.composite
 def tables(draw: st.DrawFn) -> pl.DataFrame:
-    n = draw(st.integers(0, 24))
+    n = draw(st.one_of(st.integers(0, 3), st.integers(0, 24)))  # one person, or a few, or more
     col = {
         "pid": (IDS, pl.Int64),
         "x": (FLOATS, pl.Float64),
@@ -208,6 +208,7 @@ def typed(kind: str, depth: int = 3) -> st.SearchStrategy[Expr]:
             st.tuples(sub, numbers, numbers).map(
                 lambda t: Expr("clip", (t[0], min(t[1], t[2]), max(t[1], t[2])))
             ),
+            st.tuples(sub, numbers).map(lambda t: Expr("clip", (t[0], t[1], t[1]))),
             st.tuples(sub, numbers).map(lambda t: Expr("fillna", t)),
             st.tuples(typed("any", depth - 1), st.sampled_from(["int", "float"])).map(
                 lambda t: Expr("cast", t)
@@ -229,7 +230,10 @@ def typed(kind: str, depth: int = 3) -> st.SearchStrategy[Expr]:
         )
     if kind == "bool":
         if depth == 0:
-            return st.sampled_from(["b"]).map(col)
+            return st.one_of(
+                st.just(col("b")),
+                st.sampled_from(BOOLS[:-1]).map(lambda v: Expr("fillna", (col("b"), v))),
+            )
         num, text = typed("num", depth - 1), typed("str", depth - 1)
         return st.one_of(
             st.tuples(st.sampled_from(list(COMPARE)), num, num).map(lambda t: Expr(t[0], t[1:])),
@@ -284,6 +288,8 @@ PARAMS: dict[str, list[dict[str, Any]]] = {
 ANY_PARAMS: list[dict[str, Any]] = [{}, {}, {}, {"raw": True}, {"bins": 3}]
 
 
+#: Drawn twice as often: the statistics whose keys or bins are derived.
+FAVOURED = ["hist", "value_counts", "agg", "var"]
 COLUMN_FOR = {
     "count": [None, None, "x", "s", "d"],
     "size": [None],
@@ -297,7 +303,7 @@ COLUMN_FOR = {
 
 @st.composite
 def plans(draw: st.DrawFn) -> Query:
-    statistic = draw(st.sampled_from([*RULES, "apply"]))
+    statistic = draw(st.sampled_from([*RULES, *FAVOURED, "apply"]))
     raw = draw(st.integers(0, 9)) == 0  # one plan in ten: any column, any parameter
     params = draw(st.sampled_from(PARAMS.get(statistic, [{}]) + (ANY_PARAMS if raw else [])))
     if raw:

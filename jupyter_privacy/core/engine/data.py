@@ -221,12 +221,25 @@ def label_of(index: pl.Expr, labels: tuple[str, ...]) -> pl.Expr:
 
 
 def compile_expr(expr: Expr, schema: Mapping[str, ColumnInfo]) -> pl.Expr:
-    """Translate a typed plan expression (see ``schema.infer``) to a total polars expression."""
+    """Translate a typed plan expression (see ``schema.infer``) to a total polars expression.
+
+    A subtree that reads no column is evaluated once, here, into a literal: polars' common
+    subexpression elimination mishandles constant ``when`` branches (a 0-length column that
+    fails the whole query, whatever the data)."""
     op, a = expr.op, expr.args
     if op == "col":
         return pl.col(a[0])
     if op == "lit":
         return _literal(a[0])
+    compiled = _compile(expr, schema)
+    if expr.columns():
+        return compiled
+    folded = pl.select(compiled.alias("v")).get_column("v")
+    return pl.lit(folded[0], dtype=folded.dtype)
+
+
+def _compile(expr: Expr, schema: Mapping[str, ColumnInfo]) -> pl.Expr:
+    op, a = expr.op, expr.args
     if op in BINARY:
         left = compile_expr(a[0], schema).cast(pl.Float64)
         right = compile_expr(a[1], schema).cast(pl.Float64)
@@ -253,7 +266,8 @@ def compile_expr(expr: Expr, schema: Mapping[str, ColumnInfo]) -> pl.Expr:
     kind = infer(a[0], schema, "-").kind
     if op == "isin":
         values = _values(a[1], kind)
-        return (inner.cast(pl.Float64) if values.dtype == pl.Float64 else inner).is_in(values)
+        source = inner.cast(pl.Float64) if values.dtype == pl.Float64 else inner
+        return source.is_in(pl.lit(values).implode())
     out_kind = infer(expr, schema, "-").kind
     if op == "clip":
         if out_kind == "int":

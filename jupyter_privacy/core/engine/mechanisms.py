@@ -181,9 +181,10 @@ class Noise:
         return float(self.measurement.map(sensitivity))
 
     def accuracy(self, alpha: float) -> float:
-        """Half-width of the (1 - alpha) interval of one coordinate, from OpenDP."""
+        """Half-width of the (1 - alpha) interval of one coordinate, from OpenDP (never below 0:
+        at the vanishing scales of a zero sensitivity, OpenDP's formula goes to -inf)."""
         if self.measure == "pure":
-            return float(dp.discrete_laplacian_scale_to_accuracy(self.scale, alpha))
+            return max(float(dp.discrete_laplacian_scale_to_accuracy(self.scale, alpha)), 0.0)
         if self.scale <= DISCRETE_GAUSSIAN_EXACT_UP_TO:
             return float(dp.discrete_gaussian_scale_to_accuracy(self.scale, alpha))
         # OpenDP sums the discrete tail term by term (time grows with the scale). A discrete tail
