@@ -46,7 +46,7 @@ from jupyter_privacy.core.schema import SHAPES
 from jupyter_privacy.core.validate import RULES
 from jupyter_privacy.core.workspace import Workspace
 
-EXAMPLES = int(os.environ.get("JP_FUZZ_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("JP_FUZZ_EXAMPLES", "400"))
 LONG_RUN = "JP_FUZZ_EXAMPLES" in os.environ
 #: A single run that takes longer than this has hung (a liveness guard, not a speed test).
 HANG_SECONDS = 120
@@ -276,7 +276,7 @@ steps = st.one_of(
 
 PARAMS: dict[str, list[dict[str, Any]]] = {
     "quantile": [{"q": 0.5}, {"q": (0.0, 0.25, 1.0)}, {"q": (0.5, 0.5)}, {"q": 1.5}, {}],
-    "hist": [{"bins": 1}, {"bins": 2}, {"bins": 10}, {"bins": 10_000}, {"bins": 0}, {}],
+    "hist": [{"bins": 2}, {"bins": 10}, {"bins": 10_000}, {"bins": 1}, {"bins": 0}, {}],
     "agg": [
         {"spec": (("x", "mean"),)},
         {"spec": (("x", ("sum", "max")), ("n", "count"))},
@@ -289,7 +289,7 @@ ANY_PARAMS: list[dict[str, Any]] = [{}, {}, {}, {"raw": True}, {"bins": 3}]
 
 
 #: Drawn twice as often: the statistics whose keys or bins are derived.
-FAVOURED = ["hist", "value_counts", "agg", "var"]
+FAVOURED = ["hist", "hist", "value_counts", "agg", "var", "describe"]
 COLUMN_FOR = {
     "count": [None, None, "x", "s", "d"],
     "size": [None],
@@ -297,6 +297,7 @@ COLUMN_FOR = {
     "mean": ["x", "n", "d", None],
     "describe": ["x", "d", None],
     "value_counts": ["k", "s", "b", "d", "u"],
+    "hist": ["x", "x", "n", "d"],
     "agg": [None],
 }
 
