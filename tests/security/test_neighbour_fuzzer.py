@@ -46,7 +46,7 @@ from jupyter_privacy.core.schema import SHAPES
 from jupyter_privacy.core.validate import RULES
 from jupyter_privacy.core.workspace import Workspace
 
-EXAMPLES = int(os.environ.get("JP_FUZZ_EXAMPLES", "400"))
+EXAMPLES = int(os.environ.get("JP_FUZZ_EXAMPLES", "1000"))
 LONG_RUN = "JP_FUZZ_EXAMPLES" in os.environ
 #: A single run that takes longer than this has hung (a liveness guard, not a speed test).
 HANG_SECONDS = 120
@@ -107,7 +107,7 @@ registrations = st.builds(
     bounds=st.fixed_dictionaries(
         {
             "x": st.sampled_from(
-                [(0, 100), (-1e15, 1e15), (0, 0), (0, 5e-324), (-1, 1), (1, 1e15)]
+                [(0, 100), (-1e15, 1e15), (0, 0), (0, 5e-324), (-1, 1), (0, 1e14)]
             ),
             "n": st.sampled_from([(0, 10), (-(10**15), 10**15), (0, 1)]),
         }
@@ -341,6 +341,7 @@ class Outcome:
     message: str
     cells: list[tuple[tuple[Any, ...], str]]
     observed: list[mech.Observation]
+    persons: int = 0  # privacy units in the data set
 
 
 @contextmanager
@@ -358,6 +359,12 @@ def _deadline(seconds: int) -> Iterator[None]:
 
 
 def run_on(data: pl.DataFrame, reg: Registration, query: Query, opts: dict[str, Any]) -> Outcome:
+    out = _run_on(data, reg, query, opts)
+    out.persons = data.get_column("pid").drop_nulls().n_unique()
+    return out
+
+
+def _run_on(data: pl.DataFrame, reg: Registration, query: Query, opts: dict[str, Any]) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="jp-fuzz-") as home:
         ws = Workspace(Path(home))
         try:
@@ -420,6 +427,29 @@ def _distance(metric: str, a: Any, b: Any, keys_a: Any, keys_b: Any) -> tuple[fl
     return (sum(1 for d in diffs if d), second, max(diffs, default=0))
 
 
+def _size(metric: str, value: Any) -> tuple[float, ...]:
+    """The distance of a mechanism's input from its value on the empty data set, which is 0 for
+    every input the engine builds (counts, sums, quantile scores, thresholded counts)."""
+    if metric == "absolute":
+        return (abs(value),)
+    if metric in ("l1", "l2", "linf"):
+        return _distance(metric, tuple(value), (0,) * len(value), None, None)
+    return _distance(metric, value, {}, None, None)
+
+
+def check_from_empty(out: Outcome) -> None:
+    """Removing the persons one by one reaches the empty data set, so no input may lie further
+    from its empty value than ``persons`` sensitivities: this catches a wrapped sum whatever the
+    table's size, where comparing two neighbours only catches the one size that crosses 2⁶³."""
+    for o in out.observed:
+        bound = o.sensitivity if isinstance(o.sensitivity, tuple) else (o.sensitivity,)
+        size = _size(o.metric, o.value)
+        assert all(m <= out.persons * s for m, s in zip(size, bound, strict=True)), (
+            f"{o.mechanism} ({o.metric}) is {size} from its empty value, more than "
+            f"{out.persons} persons × sensitivity {bound}"
+        )
+
+
 def check_neighbours(d: Outcome, d_prime: Outcome) -> None:
     assert d.kind != "release_failed" and d_prime.kind != "release_failed", (
         f"a release failed after the charge: {d.message or d_prime.message}"
@@ -431,6 +461,7 @@ def check_neighbours(d: Outcome, d_prime: Outcome) -> None:
     for out in (d, d_prime):
         assert len(out.cells) == len(set(out.cells)), f"duplicate released cells: {out.cells}"
         assert len(out.cells) <= MAX_CELLS
+        check_from_empty(out)
     thresholded = any(o.mechanism == "threshold" for o in d.observed + d_prime.observed)
     if not thresholded:
         assert d.cells == d_prime.cells, "the released keys depend on one person"
@@ -487,10 +518,19 @@ def test_the_grammar_covers_every_operator_and_statistic() -> None:
 
 def test_the_checks_catch_a_mechanism_that_moves_too_far() -> None:
     """The comparison itself can fail: an input that moves by twice its sensitivity."""
-    base = Outcome("released", "", [((), "count")], [mech.Observation("noise", "absolute", 1, 10)])
-    moved = Outcome("released", "", [((), "count")], [mech.Observation("noise", "absolute", 1, 12)])
+    base = Outcome(
+        "released", "", [((), "count")], [mech.Observation("noise", "absolute", 1, 10)], 10
+    )
+    moved = Outcome(
+        "released", "", [((), "count")], [mech.Observation("noise", "absolute", 1, 12)], 12
+    )
     with pytest.raises(AssertionError, match="more than its sensitivity"):
         check_neighbours(base, moved)
+    wrapped = Outcome(
+        "released", "", [((), "sum")], [mech.Observation("noise", "absolute", 5, -(2**62))], 3
+    )
+    with pytest.raises(AssertionError, match="from its empty value"):
+        check_neighbours(wrapped, wrapped)
     two = Outcome("released", "", [(("a",), "count"), (("a",), "count")], [])
     with pytest.raises(AssertionError, match="duplicate released cells"):
         check_neighbours(two, two)
