@@ -84,6 +84,7 @@ class Observation:
     sensitivity: int | tuple[int, ...]
     value: Any
     keys: tuple[Any, ...] | None = None
+    row_range: tuple[int, int] | None = None  # what one row adds to a sum or count
 
 
 _OBSERVER: list[Callable[[Observation], None]] = []
@@ -158,6 +159,7 @@ class Noise:
     scale: float
     sensitivity: int | None = None  # the one calibration checked the map at
     loss: float | None = None  # ``measurement.map(sensitivity)``, as calibration computed it
+    row_range: tuple[int, int] | None = None  # public range of one row's part of the input
 
     def release(self, value: int | Sequence[int], keys: Sequence[Any] | None = None) -> Any:
         """Noise on one integer, or on a vector (one coordinate per key in ``keys``)."""
@@ -167,7 +169,12 @@ class Noise:
             exact = int(value) if scalar else tuple(int(v) for v in value)  # type: ignore[arg-type, union-attr]
             _observe(
                 Observation(
-                    "noise", metric, self.sensitivity or 0, exact, tuple(keys) if keys else None
+                    "noise",
+                    metric,
+                    self.sensitivity or 0,
+                    exact,
+                    tuple(keys) if keys else None,
+                    self.row_range,
                 )
             )
         if scalar:
@@ -212,15 +219,22 @@ def _make_noise(scale: float, measure: Measure, vector: bool) -> Any:
     return dp.m.make_noise(domain, metric, output_measure(measure), scale)
 
 
-def integer_noise(sensitivity: int, target: float, measure: Measure, vector: bool) -> Noise:
-    """Discrete Laplace (pure) or discrete Gaussian (zCDP) on integers, at a verified scale."""
+def integer_noise(
+    sensitivity: int,
+    target: float,
+    measure: Measure,
+    vector: bool,
+    row_range: tuple[int, int] | None = None,
+) -> Noise:
+    """Discrete Laplace (pure) or discrete Gaussian (zCDP) on integers, at a verified scale.
+    ``row_range``: what one row can add to the input (a count's 0..1, a sum's bounds)."""
 
     def build(scale: float) -> Any:
         return _make_noise(scale, measure, vector)
 
     unit = _unit_loss(("noise", sensitivity, measure, vector), lambda: build(1.0).map(sensitivity))
     meas, scale, loss = calibrate(build, sensitivity, target, measure, unit)
-    return Noise(meas, measure, scale, sensitivity, loss)
+    return Noise(meas, measure, scale, sensitivity, loss, row_range)
 
 
 def noise_for_scale(scale: float, measure: Measure, vector: bool) -> Noise:

@@ -226,12 +226,12 @@ class _Numeric:
     def noise(self, kind: str, target: float, vector: bool) -> mech.Noise:
         d, m = self.ctx.d_in, self.ctx.measure
         if kind == "sum":
-            sens = mech.sum_sensitivity(d, self.lo_int, self.hi_int)
+            rows = (self.lo_int, self.hi_int)
         elif kind == "csum":
-            sens = mech.sum_sensitivity(d, self.lo_int - self.c_int, self.hi_int - self.c_int)
+            rows = (self.lo_int - self.c_int, self.hi_int - self.c_int)
         else:
-            sens = mech.sum_sensitivity(d, 0, self.sq_hi)
-        return mech.integer_noise(sens, target, m, vector)
+            rows = (0, self.sq_hi)
+        return mech.integer_noise(mech.sum_sensitivity(d, *rows), target, m, vector, rows)
 
 
 def _count_noise(ctx: _Ctx, target: float, vector: bool) -> mech.Noise:
@@ -240,7 +240,7 @@ def _count_noise(ctx: _Ctx, target: float, vector: bool) -> mech.Noise:
         if vector
         else mech.count_sensitivity(ctx.d_in)
     )
-    return mech.integer_noise(sens, target, ctx.measure, vector)
+    return mech.integer_noise(sens, target, ctx.measure, vector, (0, 1))
 
 
 # Estimators from noisy integer aggregates -----------------------------------------------------------
