@@ -502,7 +502,6 @@ FUZZ_SETTINGS = settings(
 )
 
 
-@FUZZ_SETTINGS
 @st.composite
 def cases(draw: st.DrawFn) -> tuple[Registration, Query]:
     """A registration and a plan. The statistic and x's bounds are one draw from their product,
@@ -514,6 +513,7 @@ def cases(draw: st.DrawFn) -> tuple[Registration, Query]:
     return draw(registrations(x_bounds)), draw(plans(statistic))
 
 
+@FUZZ_SETTINGS
 @given(
     data=tables(),
     case=cases(),
