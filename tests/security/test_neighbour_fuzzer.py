@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from jupyter_privacy.core.budget import Budget
@@ -77,9 +78,16 @@ COLUMNS = list(DTYPES_OF)
 
 @st.composite
 def tables(draw: st.DrawFn) -> pl.DataFrame:
-    n = draw(st.one_of(st.integers(0, 3), st.integers(0, 24)))  # one person, or a few, or more
+    # one person or a few (where one row decides the outcome), or more (where sums get large)
+    n = draw(st.one_of(st.integers(0, 3), st.integers(4, 24), st.integers(4, 24)))
+    # Persons in turn, so that a table holds as many as its rows allow (drawing each row's id
+    # would favour the first id and leave most tables with one or two persons); then a few
+    # rows lose their id or take another person's.
+    people = draw(st.permutations(IDS[:-1]))[: draw(st.integers(1, len(IDS) - 1))]
+    pids: list[Any] = [people[i % len(people)] for i in range(n)]
+    for i in draw(st.lists(st.integers(0, max(n - 1, 0)), max_size=3)) if n else []:
+        pids[i] = draw(st.sampled_from(IDS))
     col = {
-        "pid": (IDS, pl.Int64),
         "x": (FLOATS, pl.Float64),
         "n": (INTS, pl.Int64),
         "k": (KEYED, pl.Int64),
@@ -89,8 +97,11 @@ def tables(draw: st.DrawFn) -> pl.DataFrame:
     }
     return pl.DataFrame(
         {
-            name: pl.Series([draw(st.sampled_from(pool)) for _ in range(n)], dtype=dtype)
-            for name, (pool, dtype) in col.items()
+            "pid": pl.Series(pids, dtype=pl.Int64),
+            **{
+                name: pl.Series([draw(st.sampled_from(pool)) for _ in range(n)], dtype=dtype)
+                for name, (pool, dtype) in col.items()
+            },
         }
     )
 
@@ -295,7 +306,7 @@ ANY_PARAMS: list[dict[str, Any]] = [{}, {}, {}, {"raw": True}, {"bins": 3}]
 
 
 #: Drawn twice as often: the statistics whose keys or bins are derived.
-FAVOURED = ["hist", "hist", "value_counts", "agg", "var", "describe"]
+FAVOURED = ["hist", "hist", "hist", "value_counts", "agg", "var", "std", "describe"]
 COLUMN_FOR = {
     "count": [None, None, "x", "s", "d"],
     "size": [None],
@@ -303,7 +314,9 @@ COLUMN_FOR = {
     "mean": ["x", "n", "d", None],
     "describe": ["x", "d", None],
     "value_counts": ["k", "s", "b", "d", "u"],
-    "hist": ["x", "x", "n", "d"],
+    "hist": ["x", "x", "x", "n", "d"],
+    "var": ["x", "x", "n", "d"],
+    "std": ["x", "x", "n", "d"],
     "agg": [None],
 }
 
@@ -325,16 +338,23 @@ def plans(draw: st.DrawFn, statistic: str) -> Query:
         )
     if statistic == "agg":
         by = by or ("k",)
-    plan_steps = draw(st.lists(steps, max_size=3))
+    # half the plans read the source as registered, half derive or filter first
+    plan_steps = draw(st.one_of(st.just([]), st.lists(steps, min_size=1, max_size=3)))
     wants_d = column == "d" or "d" in by or "d" in str(params)
     if wants_d and not raw and not any(x.kind == "assign" and x.name == "d" for x in plan_steps):
         plan_steps.insert(0, Step("assign", draw(typed("any")), "d"))
     return Query("t", tuple(plan_steps), statistic, column, by, tuple(sorted(params.items())))
 
 
-options = st.fixed_dictionaries(
-    {"epsilon": st.sampled_from([1e-6, 0.01, 0.5, 1.0, 1.0, 10.0, 5e-324])},
-    optional={"alpha": st.sampled_from([0.05, 0.5, 1e-12, 0.9])},
+_in_range = st.fixed_dictionaries(
+    {"epsilon": st.sampled_from([1e-6, 0.01, 0.5, 1.0, 10.0])},
+    optional={"alpha": st.sampled_from([0.05, 0.5, 1e-12])},
+)
+options = st.one_of(
+    *[_in_range] * 9,
+    st.fixed_dictionaries(  # one in ten out of range: refused, the same way on both sides
+        {"epsilon": st.sampled_from([5e-324, 1e300, 1.0])}, optional={"alpha": st.just(0.9)}
+    ),
 )
 
 # --- running a plan on two data sets --------------------------------------------------------------
@@ -527,6 +547,130 @@ def test_no_plan_depends_on_one_person_beyond_what_it_pays_for(
     check_neighbours(
         run_on(data, reg, query, opts), run_on(without_one_person(data, pick), reg, query, opts)
     )
+
+
+# --- every aggregate against every extreme registration --------------------------------------------
+#
+# The grammar fuzzer above spreads its examples over the whole plan space, so a pairing such as
+# a histogram over a subnormal width on a table with one person comes up a few times per
+# thousand. Here each (statistic, bounds) pairing of the aggregates gets its own search over
+# tables, parameters and contribution bounds: every such pairing is tried every run.
+
+AGGREGATES = [s for s in RULES if s != "agg"]
+PER_PAIRING = int(os.environ.get("JP_FUZZ_PER_PAIRING", "8"))
+
+
+def fuzz_pairing(
+    statistic: str, x_bounds: tuple[float, float], examples: int, shrink: bool = True
+) -> None:
+    """Run one statistic on tables, parameters and registrations with x's bounds fixed."""
+    phases = list(Phase) if shrink else [Phase.generate]
+
+    @settings(FUZZ_SETTINGS, max_examples=examples, phases=phases)
+    @given(
+        data=tables(),
+        reg=registrations(x_bounds),
+        params=st.sampled_from(PARAMS.get(statistic, [{}])),
+        column=st.sampled_from([*COLUMN_FOR.get(statistic, ["x"])[:1], "x"]),
+        by=st.sampled_from([(), ("k",)] if RULES[statistic].grouped else [()]),
+        epsilon=st.sampled_from([1e-6, 1.0]),
+        pick=st.integers(0, 10),
+    )
+    def run(
+        data: pl.DataFrame,
+        reg: Registration,
+        params: dict[str, Any],
+        column: str | None,
+        by: tuple[str, ...],
+        epsilon: float,
+        pick: int,
+    ) -> None:
+        query = Query("t", (), statistic, column, by, tuple(sorted(params.items())))
+        opts = {"epsilon": epsilon}
+        check_neighbours(
+            run_on(data, reg, query, opts),
+            run_on(without_one_person(data, pick), reg, query, opts),
+        )
+
+    run()
+
+
+@pytest.mark.parametrize("x_bounds", X_BOUNDS, ids=[str(b) for b in X_BOUNDS])
+@pytest.mark.parametrize("statistic", AGGREGATES)
+def test_every_aggregate_on_every_extreme_registration(
+    statistic: str, x_bounds: tuple[float, float]
+) -> None:
+    fuzz_pairing(statistic, x_bounds, PER_PAIRING)
+
+
+# --- the fixes, reverted: the fuzzer must find each class of the privacy-kernel issue ---------------
+
+
+def _old_fixed_point_bits(lo: float, hi: float) -> int:
+    """Before: the digits were clamped to [-30, 40], so wide bounds scaled past 2³⁰ and sums
+    of a few rows wrapped around int64."""
+    m = max(abs(lo), abs(hi), 2.0**-20)
+    return int(max(-30, min(40, math.floor(30 - math.log2(m)))))
+
+
+def _old_hist_edges(bounds: tuple[float, float], bins: int) -> tuple[float, ...]:
+    """Before: equal-width edges were never checked, so narrow bounds gave repeated edges."""
+    return tuple(float(v) for v in np.linspace(bounds[0], bounds[1], bins + 1))
+
+
+def _old_bin_of(value: pl.Expr, edges: tuple[float, ...], closed: str) -> pl.Expr:
+    """Before: the bin was (x - lo) / width cast strictly, which raises on the NaN or inf of
+    a width that underflows to 0, but only when some row reaches it."""
+    width = (edges[-1] - edges[0]) / (len(edges) - 1)
+    index = ((value.cast(pl.Float64) - edges[0]) / width).floor().cast(pl.Int64)
+    return index.clip(0, len(edges) - 2)
+
+
+def _old_label_of(index: pl.Expr, labels: tuple[str, ...]) -> pl.Expr:
+    return pl.lit(list(labels)).list.get(index)
+
+
+def _old_bin_labels(edges: tuple[float, ...]) -> tuple[str, ...]:
+    """Before: labels printed with %g, so equal (or close) edges gave equal keys."""
+    n = len(edges) - 1
+    return tuple(f"[{edges[i]:g}, {edges[i + 1]:g})" for i in range(n))
+
+
+REVERTED: dict[str, tuple[dict[str, Any], list[tuple[str, tuple[float, float]]]]] = {
+    "wrap-around": (
+        {"fixed_point_bits": _old_fixed_point_bits},
+        [("var", (0, 1e14)), ("std", (0, 1e14)), ("describe", (0, 1e14))],
+    ),
+    "error oracle": (
+        {"hist_edges": _old_hist_edges, "bin_of": _old_bin_of, "label_of": _old_label_of},
+        [("hist", (0, 5e-324))],
+    ),
+    "duplicate cells": (
+        {"hist_edges": _old_hist_edges, "bin_labels": _old_bin_labels},
+        [("hist", (0, 0)), ("hist", (0, 5e-324))],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(REVERTED))
+def test_the_fuzzer_finds_each_class_when_its_fix_is_reverted(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jupyter_privacy.core import validate
+    from jupyter_privacy.core.engine import statistics
+
+    patches, pairings = REVERTED[name]
+    for attr, old in patches.items():
+        for module in (statistics, validate):
+            if hasattr(module, attr):
+                monkeypatch.setattr(module, attr, old)
+    found = 0
+    for statistic, x_bounds in pairings:
+        try:
+            fuzz_pairing(statistic, x_bounds, PER_PAIRING, shrink=False)
+        except AssertionError:
+            found += 1
+    assert found, f"with the {name} fix reverted, the fuzzer found nothing"
 
 
 # --- the fuzzer's own checks ----------------------------------------------------------------------
