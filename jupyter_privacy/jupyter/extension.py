@@ -17,11 +17,10 @@ import pandas as pd
 import polars as pl
 
 import jupyter_privacy.api as api
-from jupyter_privacy.core.errors import PrivacyError
 from jupyter_privacy.core.policy import load_policy
 from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
 from jupyter_privacy.frame import SensitiveFrame
-from jupyter_privacy.jupyter import display_guard, render
+from jupyter_privacy.jupyter import display_guard, refusal, render
 from jupyter_privacy.jupyter.comm import TARGET, CommChannel, cell_context
 from jupyter_privacy.jupyter.magics import PrivacyMagics
 
@@ -33,7 +32,6 @@ class _Loaded:
     shell: Any
     readers: dict[str, Callable[..., Any]] = field(default_factory=dict)
     formatters: list[tuple[Any, type, Any]] = field(default_factory=list)
-    custom_exc: tuple[Any, Any] = ((), None)
     channel: CommChannel | None = None
     warned: set[tuple[str, str]] = field(default_factory=set)
     policy: Path | None = None
@@ -132,19 +130,6 @@ def _guard_text(obj: Any, printer: Any, cycle: bool) -> None:
     printer.text(repr(obj) if name is None else display_guard.guard_text(name))
 
 
-def _show_refusal(
-    shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
-) -> None:
-    """Refusals render as their three-part message, not a traceback."""
-    from IPython.display import HTML, display
-
-    if isinstance(value, PrivacyError):
-        display(
-            {"text/plain": str(value), "text/html": HTML(render.refusal_html(value)).data}, raw=True
-        )
-    return None
-
-
 def _warn_reachable_raw(shell: Any, state: _Loaded) -> None:
     frames = api.registered_raw_frames()
     if not frames:
@@ -203,8 +188,7 @@ def load(shell: Any) -> None:
         state.formatters.append((fmt, typ, fmt.for_type(typ, func)))
     bundles = shell.display_formatter.mimebundle_formatter
     state.formatters.append((bundles, ReleaseTable, bundles.for_type(ReleaseTable, _table_bundle)))
-    state.custom_exc = (shell.custom_exceptions, shell.CustomTB)
-    shell.set_custom_exc((PrivacyError,), _show_refusal)
+    refusal.install()  # refusals are short error outputs, with the fix for this cell
     shell.register_magics(PrivacyMagics)
     kernel = getattr(shell, "kernel", None)
     if kernel is not None:
@@ -235,7 +219,7 @@ def unload(shell: Any) -> None:
         fmt.type_printers.pop(typ, None)
         if previous is not None:
             fmt.for_type(typ, previous)
-    shell.custom_exceptions, shell.CustomTB = state.custom_exc
+    refusal.uninstall()
     magics = shell.magics_manager.magics["line"]
     magics.pop("privacy", None)
     if state.channel is not None:
