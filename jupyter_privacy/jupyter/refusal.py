@@ -29,7 +29,7 @@ from jupyter_privacy.core.errors import PrivacyError
 from jupyter_privacy.frame import SensitiveFrame, SensitiveGroupBy, SensitiveSeries
 from jupyter_privacy.frame.groupby import GroupedSeries
 
-RED, GREEN, DIM, RESET = "\x1b[31;1m", "\x1b[32m", "\x1b[2m", "\x1b[0m"
+RED, BOLD, DIM, RESET = "\x1b[31;1m", "\x1b[1m", "\x1b[2m", "\x1b[0m"
 
 #: Aggregates whose feasibility is decided by the rules in ``_feasible``.
 NEEDS_BOUNDS = ("sum", "mean", "median", "quantile", "var", "std", "min", "max", "hist", "describe")
@@ -332,7 +332,7 @@ def render_traceback(err: PrivacyError) -> list[str]:
     lines = err.render().splitlines()
     out = [f"{RED}{type(err).__name__}{RESET}: {lines[0]}"]
     for line in lines[1:]:
-        out.append(f"{GREEN}{line}{RESET}" if line.startswith("Try: ") else line)
+        out.append(f"{BOLD}{line}{RESET}" if line.startswith("Try: ") else line)
     where = _where(err, user_ns, shell) if isinstance(user_ns, dict) else None
     if where is not None:
         out.append(f"{DIM}({where}){RESET}")
