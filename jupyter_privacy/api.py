@@ -173,10 +173,30 @@ def cut(
     return series.cut(bins, labels)
 
 
-def export_releases(path: str | Path) -> Path:
-    """Write every release of the registered sources (public values only) for reviewers."""
+def export_releases(path: str | Path, *, every_notebook: bool = False) -> Path:
+    """Write the releases of this notebook (public values only) as a manifest for reviewers.
+
+    When the kernel knows its notebook (JupyterLab, Notebook 7, VS Code, a server's session),
+    only the releases made in that notebook are written, whatever else the ledger holds;
+    ``every_notebook=True`` writes every release of the registered sources, as does a run
+    whose notebook is unknown (plain Python, a headless run).
+    """
+    manifest = workspace().export_manifest()
+    current = workspace().context().get("notebook")
+    if isinstance(current, str) and current and not every_notebook:
+        from jupyter_privacy.jupyter.comm import same_notebook
+
+        manifest["releases"] = [
+            r
+            for r in manifest["releases"]
+            if same_notebook(
+                (((r.get("payload") or {}).get("meta") or {}).get("context") or {}).get("notebook"),
+                current,
+            )
+        ]
+        manifest["notebook"] = current
     target = Path(path)
-    target.write_text(json.dumps(workspace().export_manifest(), indent=1, allow_nan=True))
+    target.write_text(json.dumps(manifest, indent=1, allow_nan=True))
     return target
 
 

@@ -209,9 +209,15 @@ def _source_node(ws: Workspace, name: str, versions: list[str], releases: int) -
     }
 
 
-def build_lineage(ws: Workspace) -> dict[str, Any]:
-    """The lineage graph of every registered source's releases (public values only)."""
-    records = [r for r in ws.ledger.releases() if r["source"] in ws.sources]
+def build_lineage(ws: Workspace, records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The lineage graph of every registered source's releases (public values only).
+
+    ``records`` replaces the ledger's release records (a reviewer's session shows the published
+    releases it replayed, in the ledger's record format).
+    """
+    if records is None:
+        records = ws.ledger.releases()
+    records = [r for r in records if r["source"] in ws.sources]
     replays = _replay_counts(ws)
     versions: dict[str, dict[str, str]] = {name: {} for name in ws.sources}
     for r in records:

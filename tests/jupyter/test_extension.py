@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -231,3 +232,43 @@ def test_replay_mode_skips_policy_sources_the_manifest_does_not_hold(
     finally:
         ip.run_line_magic("unload_ext", "jupyter_privacy")
         jp.replay(None)
+
+
+def test_releases_record_their_notebook_and_the_manifest_holds_only_this_notebooks(
+    shell: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jupyter_privacy.jupyter import extension
+
+    context = extension._loaded.context  # type: ignore[union-attr]
+    assert context is not None
+    _run(shell, "import pandas as pd\ndf = pd.read_csv('data/patients.csv')")
+    context.notebook = "study/first.ipynb"  # what the sidebar's hello says
+    _run(shell, "a = df.age.mean(epsilon=0.2)")
+    context.notebook = "study/second.ipynb"
+    _run(shell, "b = df.count(epsilon=0.1)")
+    records = {r["id"]: r["meta"]["context"] for r in jp.workspace().ledger.releases()}
+    assert records[shell.user_ns["a"].id]["notebook"] == "study/first.ipynb"
+    assert records[shell.user_ns["b"].id]["notebook"] == "study/second.ipynb"
+    manifest = json.loads(jp.export_releases(tmp_path / "second.json").read_text())
+    assert [r["payload"]["id"] for r in manifest["releases"]] == [shell.user_ns["b"].id]
+    assert manifest["notebook"] == "study/second.ipynb"
+    everything = json.loads(
+        jp.export_releases(tmp_path / "all.json", every_notebook=True).read_text()
+    )
+    assert len(everything["releases"]) == 2
+
+
+def test_use_workspace_keeps_recording_cells_and_notebooks(
+    shell: InteractiveShell, tmp_path: Path
+) -> None:
+    _run(
+        shell,
+        "import jupyter_privacy as jp\njp.use_workspace(r'" + str(tmp_path / "other") + "')\n"
+        "import pandas as pd\n"
+        "q = jp.register(pd.DataFrame({'x': [1, 2, 3] * 20}), name='q',"
+        " budget=jp.Budget(epsilon=1.0), bounds={'x': (0, 5)})",
+    )
+    _run(shell, "r = q.x.mean(epsilon=0.2)")
+    (record,) = jp.workspace().ledger.releases()
+    assert record["meta"]["context"]["execution_count"] is not None
+    assert set(record["meta"]["context"]) == {"execution_count", "cell_id", "notebook"}
