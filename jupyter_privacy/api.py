@@ -181,17 +181,25 @@ def export_releases(path: str | Path, *, every_notebook: bool = False) -> Path:
     ``every_notebook=True`` writes every release of the registered sources, as does a run
     whose notebook is unknown (plain Python, a headless run).
     """
-    manifest = workspace().export_manifest()
-    current = workspace().context().get("notebook")
+    ws = workspace()
+    manifest = ws.export_manifest()
+    current = ws.context().get("notebook")
     if isinstance(current, str) and current and not every_notebook:
         from jupyter_privacy.jupyter.comm import same_notebook
 
+        # the notebook's names in this session: releases made before a rename are its own too
+        names = getattr(ws.context, "notebook_names", lambda: [current])()
         manifest["releases"] = [
             r
             for r in manifest["releases"]
-            if same_notebook(
-                (((r.get("payload") or {}).get("meta") or {}).get("context") or {}).get("notebook"),
-                current,
+            if any(
+                same_notebook(
+                    (((r.get("payload") or {}).get("meta") or {}).get("context") or {}).get(
+                        "notebook"
+                    ),
+                    name,
+                )
+                for name in names
             )
         ]
         manifest["notebook"] = current

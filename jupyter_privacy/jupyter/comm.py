@@ -133,10 +133,28 @@ class KernelContext:
 
     def __init__(self, shell: Any) -> None:
         self.shell = shell
-        self.notebook: str | None = None
+        self._notebook: str | None = None
+        self.earlier: list[str] = []  # names this notebook had before a rename, in this session
+
+    @property
+    def notebook(self) -> str | None:
+        return self._notebook
+
+    @notebook.setter
+    def notebook(self, path: str | None) -> None:
+        """The frontend's name for the notebook; a new one is a rename (the old one is kept)."""
+        previous = self.notebook_path()
+        if previous and path and previous != path and previous not in self.earlier:
+            self.earlier.append(previous)
+        self._notebook = path
 
     def notebook_path(self) -> str | None:
-        return self.notebook or notebook_from_environment(self.shell)
+        return self._notebook or notebook_from_environment(self.shell)
+
+    def notebook_names(self) -> list[str]:
+        """Every name this notebook had in this session, the current one first."""
+        current = self.notebook_path()
+        return ([current] if current else []) + [n for n in self.earlier if n != current]
 
     def __call__(self) -> dict[str, Any]:
         return {**cell_context(self.shell), "notebook": self.notebook_path()}

@@ -134,6 +134,7 @@ def load(shell: Any) -> None:
     if _loaded is not None:
         return
     state = _Loaded(shell)
+    refusal.install()  # first: a policy that cannot load is refused in a few lines, too
     ws = api.workspace()
     policy_path = _policy_path(shell)
     if policy_path is not None:
@@ -172,7 +173,6 @@ def load(shell: Any) -> None:
         (plain, pl.DataFrame, _guard_text),
     ):
         state.formatters.append((fmt, typ, fmt.for_type(typ, func)))
-    refusal.install()  # refusals are short error outputs, with the fix for this cell
     shell.register_magics(PrivacyMagics)
     state.context = KernelContext(shell)
     kernel = getattr(shell, "kernel", None)

@@ -209,6 +209,10 @@ export class PrivacyTracker implements IPrivacyTracker {
       this._current?.model.changed.disconnect(this._onModel, this);
       this._current = channel;
       this._current?.model.changed.connect(this._onModel, this);
+      if (channel && channel.model.state.status === 'live') {
+        // Kernels of other notebooks may have spent from the same ledger meanwhile.
+        channel.requestSnapshot();
+      }
     }
     this._changed.emit(this.state);
   }

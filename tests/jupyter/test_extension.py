@@ -238,13 +238,17 @@ def test_releases_record_their_notebook_and_the_manifest_holds_only_this_noteboo
     shell: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from jupyter_privacy.jupyter import extension
+    from jupyter_privacy.jupyter.comm import KernelContext
 
     context = extension._loaded.context  # type: ignore[union-attr]
     assert context is not None
     _run(shell, "import pandas as pd\ndf = pd.read_csv('data/patients.csv')")
     context.notebook = "study/first.ipynb"  # what the sidebar's hello says
     _run(shell, "a = df.age.mean(epsilon=0.2)")
-    context.notebook = "study/second.ipynb"
+    # Another notebook on the same ledger: its own kernel, its own context.
+    other = KernelContext(shell)
+    other.notebook = "study/second.ipynb"
+    monkeypatch.setattr(jp.workspace(), "context", other)
     _run(shell, "b = df.count(epsilon=0.1)")
     records = {r["id"]: r["meta"]["context"] for r in jp.workspace().ledger.releases()}
     assert records[shell.user_ns["a"].id]["notebook"] == "study/first.ipynb"
@@ -256,6 +260,13 @@ def test_releases_record_their_notebook_and_the_manifest_holds_only_this_noteboo
         jp.export_releases(tmp_path / "all.json", every_notebook=True).read_text()
     )
     assert len(everything["releases"]) == 2
+    # A rename: the releases made under the old name are still this notebook's.
+    other.notebook = "study/renamed.ipynb"
+    _run(shell, "c = df.count(epsilon=0.15)")
+    renamed = json.loads(jp.export_releases(tmp_path / "renamed.json").read_text())
+    ids = [r["payload"]["id"] for r in renamed["releases"]]
+    assert ids == [shell.user_ns["b"].id, shell.user_ns["c"].id]
+    assert other.notebook_names() == ["study/renamed.ipynb", "study/second.ipynb"]
 
 
 def test_use_workspace_keeps_recording_cells_and_notebooks(

@@ -191,3 +191,30 @@ def test_unloading_takes_the_error_rendering_away(shell: InteractiveShell) -> No
     finally:
         shell.run_line_magic("load_ext", "jupyter_privacy")
     assert isinstance(pd.read_csv("data/patients.csv"), jp.SensitiveFrame)
+
+
+def test_a_policy_that_cannot_load_is_refused_in_a_few_lines(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jupyter_privacy.jupyter import refusal
+
+    (tmp_path / "privacy.toml").write_text(POLICY)  # declares data/patients.csv: not there
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("JUPYTER_PRIVACY_POLICY", raising=False)
+    ip = InteractiveShell.instance()
+    record = Shown()
+
+    def capture(etype: type, evalue: BaseException, stb: list[str]) -> None:
+        record.ename, record.evalue, record.traceback = etype.__name__, str(evalue), stb
+
+    monkeypatch.setattr(ip, "_showtraceback", capture)
+    try:
+        with capture_output():
+            ip.run_cell("%load_ext jupyter_privacy")
+        assert record.ename == "PolicyError"
+        text = ANSI.sub("", "\n".join(record.traceback))
+        assert (
+            text.startswith("PolicyError: Refused to register on ") and len(text.splitlines()) <= 4
+        )
+    finally:
+        refusal.uninstall()
