@@ -177,32 +177,17 @@ def export_releases(path: str | Path, *, every_notebook: bool = False) -> Path:
     """Write the releases of this notebook (public values only) as a manifest for reviewers.
 
     When the kernel knows its notebook (JupyterLab, Notebook 7, VS Code, a server's session),
-    only the releases made in that notebook are written, whatever else the ledger holds;
+    only that notebook's releases are written (made in it, also under an earlier name, or
+    replayed in it), whatever else the ledger holds;
     ``every_notebook=True`` writes every release of the registered sources, as does a run
     whose notebook is unknown (plain Python, a headless run).
     """
     ws = workspace()
     manifest = ws.export_manifest()
-    current = ws.context().get("notebook")
-    if isinstance(current, str) and current and not every_notebook:
-        from jupyter_privacy.jupyter.comm import same_notebook
-
-        # the notebook's names in this session: releases made before a rename are its own too
-        names = getattr(ws.context, "notebook_names", lambda: [current])()
-        manifest["releases"] = [
-            r
-            for r in manifest["releases"]
-            if any(
-                same_notebook(
-                    (((r.get("payload") or {}).get("meta") or {}).get("context") or {}).get(
-                        "notebook"
-                    ),
-                    name,
-                )
-                for name in names
-            )
-        ]
-        manifest["notebook"] = current
+    # In a notebook the Jupyter layer knows which releases are this notebook's.
+    select = getattr(ws.context, "select_releases", None)
+    if select is not None and not every_notebook:
+        manifest = select(manifest)
     target = Path(path)
     target.write_text(json.dumps(manifest, indent=1, allow_nan=True))
     return target

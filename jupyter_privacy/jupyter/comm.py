@@ -135,6 +135,9 @@ class KernelContext:
         self.shell = shell
         self._notebook: str | None = None
         self.earlier: list[str] = []  # names this notebook had before a rename, in this session
+        #: Releases this kernel returned, made or replayed (a replay of another notebook's
+        #: release is this notebook's result too).
+        self.returned: dict[str, None] = {}
 
     @property
     def notebook(self) -> str | None:
@@ -158,6 +161,31 @@ class KernelContext:
 
     def __call__(self) -> dict[str, Any]:
         return {**cell_context(self.shell), "notebook": self.notebook_path()}
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        """A workspace listener: remember every release returned here."""
+        if event.get("type") == "release" and isinstance(event.get("release_id"), str):
+            self.returned[event["release_id"]] = None
+
+    def select_releases(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """This notebook's part of a release manifest: the releases made in it (under any of
+        its names) and those it got back as replays. Everything when the notebook is unknown."""
+        names = self.notebook_names()
+        if not names:
+            return manifest
+
+        def ours(entry: dict[str, Any]) -> bool:
+            payload = entry.get("payload") or {}
+            if payload.get("id") in self.returned:
+                return True
+            recorded = ((payload.get("meta") or {}).get("context") or {}).get("notebook")
+            return any(same_notebook(recorded, name) for name in names)
+
+        return {
+            **manifest,
+            "releases": [r for r in manifest["releases"] if ours(r)],
+            "notebook": names[0],
+        }
 
 
 def same_notebook(recorded: Any, current: str | None) -> bool:

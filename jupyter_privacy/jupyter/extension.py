@@ -183,6 +183,7 @@ def load(shell: Any) -> None:
         get_comm_manager().register_target(TARGET, state.channel.open)
         state.channel.announce()  # the JupyterLab sidebar goes live without polling
     ws.context = state.context  # each release records its cell and notebook
+    ws.listeners.append(state.context.on_event)  # ... and the kernel knows what it returned
     api.workspace_changed.append(_switched)
     shell.events.register("post_run_cell", _post_run_cell)
     _loaded = state
@@ -196,6 +197,8 @@ def _switched(ws: Any) -> None:
         return
     if state.context is not None:
         ws.context = state.context
+        if state.context.on_event not in ws.listeners:
+            ws.listeners.append(state.context.on_event)
     if state.channel is not None:
         state.channel.switch(ws)
 
@@ -225,7 +228,10 @@ def unload(shell: Any) -> None:
         from comm import get_comm_manager
 
         get_comm_manager().unregister_target(TARGET, state.channel.open)
-    api.workspace().context = dict
+    ws = api.workspace()
+    ws.context = dict
+    if state.context is not None and state.context.on_event in ws.listeners:
+        ws.listeners.remove(state.context.on_event)
     if _switched in api.workspace_changed:
         api.workspace_changed.remove(_switched)
     shell.events.unregister("post_run_cell", _post_run_cell)

@@ -81,12 +81,16 @@ def test_the_meter_refusals_tables_and_charts_read_offline(
 ) -> None:
     dark = theme == "dark"
     themed.set_theme(dark)
-    source = f"first_{ui}_{theme}"
-    themed.workspace(f"first-{ui}-{theme}", source, epsilon=3.0)
+    themed.workspace(f"first-{ui}-{theme}", "patients", epsilon=3.0)
     nb = Notebook(page, themed, f"first-{ui}-{theme}/analysis.ipynb", ui)
     nb.open()
     _theme_applied(page, dark)
-    nb.run(LOAD + "\ndf = pd.read_csv('data/patients.csv')")  # the cell's own name: df
+    nb.run(
+        "import jupyter_privacy as jp\n"
+        "jp.use_workspace('.jupyter_privacy')  # this folder's own ledger, as in the workshop\n"
+        + LOAD
+        + "\ndf = pd.read_csv('data/patients.csv')"  # the cell's own name for it: df
+    )
 
     # The meter: one readable row per source; it is redrawn in place by later releases.
     nb.run("jp.budget()")
@@ -112,7 +116,7 @@ def test_the_meter_refusals_tables_and_charts_read_offline(
 
     # A grouped release: its table, then its chart, drawn by the notebook's own renderer.
     table = nb.run("df.groupby('state').income.mean(epsilon=0.3)")
-    assert "df.groupby('state').income.mean(epsilon=0.3)" in table.replace(source, "df")
+    assert "patients.groupby('state').income.mean(epsilon=0.3)" in table
     assert "quantiles carry a rank bound" not in table
     chart = page.locator(f"{OUTPUTS} .vega-embed").last
     chart.wait_for(state="visible", timeout=30_000)

@@ -249,6 +249,7 @@ def test_releases_record_their_notebook_and_the_manifest_holds_only_this_noteboo
     other = KernelContext(shell)
     other.notebook = "study/second.ipynb"
     monkeypatch.setattr(jp.workspace(), "context", other)
+    monkeypatch.setattr(jp.workspace(), "listeners", [other.on_event])
     _run(shell, "b = df.count(epsilon=0.1)")
     records = {r["id"]: r["meta"]["context"] for r in jp.workspace().ledger.releases()}
     assert records[shell.user_ns["a"].id]["notebook"] == "study/first.ipynb"
@@ -267,6 +268,11 @@ def test_releases_record_their_notebook_and_the_manifest_holds_only_this_noteboo
     ids = [r["payload"]["id"] for r in renamed["releases"]]
     assert ids == [shell.user_ns["b"].id, shell.user_ns["c"].id]
     assert other.notebook_names() == ["study/renamed.ipynb", "study/second.ipynb"]
+    # The first notebook's question asked again here: replayed, so this notebook's result too.
+    _run(shell, "a2 = df.age.mean(epsilon=0.2)")
+    assert shell.user_ns["a2"].replayed
+    replayed = json.loads(jp.export_releases(tmp_path / "replayed.json").read_text())
+    assert shell.user_ns["a"].id in [r["payload"]["id"] for r in replayed["releases"]]
 
 
 def test_use_workspace_keeps_recording_cells_and_notebooks(
