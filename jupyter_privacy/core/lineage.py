@@ -78,7 +78,8 @@ def _query_of(record: dict[str, Any]) -> Query:
         return Query.from_json(record["plan"])
     except (KeyError, TypeError, ValueError):
         cells = record.get("cells") or [{}]
-        return Query(record["source"], (), str(cells[0].get("statistic", "?")))
+        by = tuple(str(b) for b in (record.get("meta") or {}).get("by") or ())
+        return Query(record["source"], (), str(cells[0].get("statistic", "?")), None, by)
 
 
 def _cells(record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -118,12 +118,31 @@ def altair_bundle(chart: Any, include: Any = None, exclude: Any = None) -> dict[
     return bundle(chart.to_dict())
 
 
+#: Error bars in a colour that stands out from the bars and reads on a light and a dark
+#: background alike (Vega-Lite's default black disappears in the dark theme).
+ERROR_BAR_COLOR = "#e45756"
+
+
+def _colour_error_bars(node: Any) -> None:
+    if isinstance(node, dict):
+        mark = node.get("mark")
+        if isinstance(mark, dict) and mark.get("type") == "errorbar":
+            mark.setdefault("color", ERROR_BAR_COLOR)
+            mark.setdefault("thickness", 1.5)
+        for value in node.values():
+            _colour_error_bars(value)
+    elif isinstance(node, list):
+        for value in node:
+            _colour_error_bars(value)
+
+
 def table_chart_bundle(table: Any, title: str | None = None) -> dict[str, Any]:
     """A release table's bars with their intervals as error bars, titled ``title`` (the query
     with the options that change its answer)."""
     spec = table.chart().to_dict()
     if title is not None and isinstance(spec.get("title"), dict):
         spec["title"] = {**spec["title"], "text": title}
+    _colour_error_bars({k: v for k, v in spec.items() if k != "datasets"})
     return bundle(spec)
 
 

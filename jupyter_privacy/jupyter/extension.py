@@ -19,7 +19,8 @@ import polars as pl
 import jupyter_privacy.api as api
 from jupyter_privacy.core.policy import load_policy
 from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
-from jupyter_privacy.frame import SensitiveFrame
+from jupyter_privacy.core.workspace import BudgetState
+from jupyter_privacy.frame import SensitiveFrame, SensitiveGroupBy, SensitiveSeries
 from jupyter_privacy.jupyter import charts, display_guard, refusal, render
 from jupyter_privacy.jupyter.comm import TARGET, CommChannel, KernelContext
 from jupyter_privacy.jupyter.magics import PrivacyMagics
@@ -99,6 +100,16 @@ def _show_table(table: ReleaseTable) -> bool:
     return True
 
 
+def _repr_html(obj: Any) -> str:
+    """Frames, columns and groupings show their schema text as HTML too (exports, VS Code)."""
+    return render.text_html(repr(obj))
+
+
+def _budget_state_html(state: BudgetState) -> str:
+    """``patients.budget``: the meter of that one source."""
+    return render.budget_html([state])
+
+
 def _guard_html(obj: Any) -> str | None:
     name = api.is_registered_raw(obj)
     if name is None:
@@ -167,6 +178,10 @@ def load(shell: Any) -> None:
         (itself, ReleaseTable, _show_table),
         (bundles, altair_chart, charts.altair_bundle),
         (html, Estimate, display_guard.estimate_html),
+        (html, BudgetState, _budget_state_html),
+        (html, SensitiveFrame, _repr_html),
+        (html, SensitiveSeries, _repr_html),
+        (html, SensitiveGroupBy, _repr_html),
         (html, pd.DataFrame, _guard_html),
         (html, pl.DataFrame, _guard_html),
         (plain, pd.DataFrame, _guard_text),

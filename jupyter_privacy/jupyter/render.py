@@ -165,6 +165,14 @@ def table_text(t: ReleaseTable) -> str:
     return f"{head}\n{body}\n({_table_note(t)})"
 
 
+def text_html(text: str) -> str:
+    """Plain text (a schema, a repr) as HTML that keeps its lines and follows the theme."""
+    return (
+        f'<pre class="jpp-text" style="{CODE}; color:{TEXT}; background:transparent; '
+        f'margin:2px 0; white-space:pre-wrap">{escape(text)}</pre>'
+    )
+
+
 def refusal_html(err: PrivacyError) -> str:
     """The three-part refusal (what, the numbers, the fix as code), never a traceback."""
     return (
@@ -343,4 +351,5 @@ __all__ = [
     "table_frame",
     "table_html",
     "table_text",
+    "text_html",
 ]

@@ -150,7 +150,7 @@ function valueTexts(r: IReleaseSummary): { valueText: string; ciText: string } {
     if (typeof c.rank_error === 'number' && c.value !== null) {
       return {
         valueText: formatValue(c.value),
-        ciText: `rank ± ${formatValue(c.rank_error)} (${level})`
+        ciText: `rank within ±${Math.ceil(c.rank_error).toLocaleString('en-US')} rows (${level})`
       };
     }
     return { valueText: formatValue(c.value), ciText: '' };

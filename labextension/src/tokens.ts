@@ -1,6 +1,6 @@
 /**
  * Interfaces of the jupyter-privacy frontend: the wire protocol of the
- * `jupyter_privacy` comm (schema "jupyter-privacy/1", see docs/comm-schema.md),
+ * `jupyter_privacy` comm (schema "jupyter-privacy/1.1", see docs/comm-schema.md),
  * the view state the sidebar and status bar render, and the plugin token.
  */
 import { Token } from '@lumino/coreutils';

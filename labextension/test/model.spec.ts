@@ -193,6 +193,17 @@ describe('PrivacyModel', () => {
     expect(model.state.releases).toHaveLength(1);
   });
 
+  it('gives a quantile its rank bound in whole rows', () => {
+    const median = release('q1', {
+      query: 'patients.age.median()',
+      cells: [{ key: null, statistic: 'median', value: 43.01, ci: null, rank_error: 16.51 }]
+    });
+    expect(releaseView(median)).toMatchObject({
+      valueText: '43.01',
+      ciText: 'rank within ±17 rows (95%)'
+    });
+  });
+
   it('summarises a grouped release by its number of values', () => {
     const model = new PrivacyModel();
     const grouped = release('g1', {

@@ -28,7 +28,7 @@ TOUR = [
     ("02-workshop-dp-basics.ipynb", "lab", "dark", ["points = alt.Chart", "jp.budget()"]),
     ("03-accuracy-first.ipynb", "notebook", "light", ["summary = ", "patients.income.mean(acc"]),
     ("04-reviewer-replay.ipynb", "notebook", "dark", ["def analysis", "patients = jp.source"]),
-    ("05-user-level-privacy.ipynb", "lab", "light", ["import altair", "transactions.groupby("]),
+    ("05-user-level-privacy.ipynb", "lab", "light", ["import altair", '"customer_id").amount']),
 ]
 IDLE = """() => { const el = document.querySelector('.jp-Notebook-ExecutionIndicator');
                   return el && el.getAttribute('data-status') === 'idle'; }"""

@@ -60,11 +60,11 @@ def _chart_background_luminance(chart: Any) -> float:
     )
 
 
-def _shot(page: Any, at: Any, name: str, docs: str | None = None) -> None:
-    """A picture of the page scrolled to ``at`` (a cell), into the artifacts; with
+def _shot(page: Any, at: Any, name: str, docs: str | None = None, block: str = "start") -> None:
+    """A picture of the page scrolled to ``at``, into the artifacts; with
     JUPYTER_PRIVACY_UPDATE_SCREENSHOTS=1 also into docs/images (the README's pictures)."""
     for _ in range(2):  # the notebook renders cells lazily: scroll, let it draw, scroll again
-        at.evaluate("el => el.scrollIntoView({block: 'start'})")
+        at.evaluate("(el, block) => el.scrollIntoView({block})", block)
         page.wait_for_timeout(600)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
@@ -143,4 +143,5 @@ def test_the_meter_refusals_tables_and_charts_read_offline(
     cells = nb.cells()
     name = f"{'lab' if ui == 'lab' else 'notebook7'}-{theme}"
     _shot(page, cells.nth(1), f"meter-refusal-{name}", docs=f"meter-refusal-{name}.png")
+    page.set_viewport_size({"width": 1440, "height": 1300})  # the table and its chart, whole
     _shot(page, cells.nth(4), f"table-chart-{name}", docs=f"table-chart-{name}.png")

@@ -50,6 +50,16 @@ def _shown(ip: InteractiveShell, code: str) -> list[dict[str, Any]]:
     return [b for b in bundles if b]
 
 
+def _contrast(a: str, b: str) -> float:
+    def luminance(color: str) -> float:
+        channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
 def _loads_nothing(bundle: dict[str, Any]) -> None:
     blob = repr(bundle)
     assert "<script" not in blob and "cdn" not in blob.lower() and "jsdelivr" not in blob
@@ -102,6 +112,14 @@ def test_a_grouped_release_shows_its_table_then_its_chart(shell: InteractiveShel
     ]
     assert len(bars) == len(STATES)
     assert chart[VEGA_LITE]["title"]["text"] == "p.groupby('state').income.mean(epsilon=0.5)"
+    (errorbar,) = [
+        layer["mark"] for layer in chart[VEGA_LITE]["layer"] if layer["mark"]["type"] == "errorbar"
+    ]
+    assert errorbar["color"] == charts.ERROR_BAR_COLOR  # not black: it must show on dark too
+    assert (
+        _contrast(errorbar["color"], "#ffffff") >= 3
+        and _contrast(errorbar["color"], "#333333") >= 3
+    )
     _loads_nothing(chart)
     (again,) = _shown(shell, "by_state.chart()")  # .chart() takes the same path
     assert set(again) == {VEGA_LITE, SVG, "text/plain"}

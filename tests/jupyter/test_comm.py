@@ -240,6 +240,7 @@ def test_replay_mode_shows_the_published_values_not_this_ledgers(
 ) -> None:
     patients = register_patients(patients_df)
     published = patients.age.mean(epsilon=0.5)
+    by_state = patients.groupby("state").size(epsilon=0.2)
     jp.export_releases(tmp_path / "releases.json")
     # The same query again in this ledger, at another cost: this ledger's value differs.
     patients.age.mean(epsilon=0.6)
@@ -259,9 +260,11 @@ def test_replay_mode_shows_the_published_values_not_this_ledgers(
         (listed,) = comm.sent[-1]["releases"]
         assert listed["id"] == published.id and listed["published"] is True
         assert listed["cells"][0]["value"] == float(published)
+        jp.source("patients").groupby("state").size(epsilon=0.2)
         comm.receive({"type": "request_lineage"})
         releases = [n for n in comm.sent[-1]["lineage"]["nodes"] if n["kind"] == "release"]
-        assert [n["release_id"] for n in releases] == [published.id]
+        assert [n["release_id"] for n in releases] == [published.id, by_state.id]
+        assert releases[1]["label"] == "4 cells: count by state"  # not "by column"
     finally:
         channel.close()
         jp.replay(None)

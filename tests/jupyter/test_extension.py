@@ -289,3 +289,37 @@ def test_use_workspace_keeps_recording_cells_and_notebooks(
     (record,) = jp.workspace().ledger.releases()
     assert record["meta"]["context"]["execution_count"] is not None
     assert set(record["meta"]["context"]) == {"execution_count", "cell_id", "notebook"}
+
+
+def test_every_display_has_an_html_and_a_text_form(shell: InteractiveShell) -> None:
+    """What a saved or exported notebook can show without any script: HTML and text for every
+    object the workbench displays (charts: Vega-Lite, SVG and text)."""
+    _run(
+        shell,
+        "import pandas as pd\nimport jupyter_privacy as jp\ndf = pd.read_csv('data/patients.csv')",
+    )
+    cells = {
+        "df": {"text/html", "text/plain"},
+        "df.age": {"text/html", "text/plain"},
+        "df.groupby('state')": {"text/html", "text/plain"},
+        "df.budget": {"text/html", "text/plain"},
+        "df.age.mean(epsilon=0.1)": {"text/html", "text/plain"},
+        "df.count(dry_run=True)": {"text/html", "text/plain"},
+        "jp.budget()": {"text/html", "text/plain"},
+        "jp.lineage()": {"text/html", "text/plain"},
+    }
+    for code, kinds in cells.items():
+        with capture_output() as out:
+            result = shell.run_cell(code)
+        bundles = [o.data for o in out.outputs if not o.update]
+        if result.result is not None:
+            bundles.append(shell.display_formatter.format(result.result)[0])
+        bundles = [b for b in bundles if b]
+        assert len(bundles) == 1 and set(bundles[0]) == kinds, (code, [list(b) for b in bundles])
+        assert "application/vnd.jupyter.widget-view+json" not in bundles[0]
+    with capture_output() as out:
+        shell.run_cell("df.groupby('state').size(epsilon=0.1)")
+    table, chart = (o.data for o in out.outputs if not o.update)  # meters above redraw too
+    assert set(table) == {"text/html", "text/plain"}
+    assert set(chart) == {"application/vnd.vegalite.v5+json", "image/svg+xml", "text/plain"}
+    assert "jpp-meter" in shell.display_formatter.format(shell.user_ns["df"].budget)[0]["text/html"]
