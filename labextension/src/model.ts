@@ -230,6 +230,8 @@ export function sameNotebook(recorded: string | null | undefined, current: strin
 /**
  * Whether a release was made in the notebook at `path` whose cells have `cellIds`: by its
  * recorded path, or (after a rename, or when the kernel could not tell) by the cell that made it.
+ * A release that records neither (made before the kernel recorded notebooks, or through a
+ * curator, which keeps only the cell number) cannot be placed: it is shown with this notebook's.
  */
 export function madeIn(
   release: IReleaseView,
@@ -237,6 +239,9 @@ export function madeIn(
   cellIds: ReadonlySet<string>
 ): boolean {
   if (release.cellId !== null && cellIds.has(release.cellId)) {
+    return true;
+  }
+  if (release.notebook === null && release.cellId === null) {
     return true;
   }
   return sameNotebook(release.notebook, path);

@@ -386,6 +386,8 @@ describe('labels, notebooks and replay (schema 1.1)', () => {
     expect(madeIn(r, 'study/new-name.ipynb', new Set(['c-7']))).toBe(true); // renamed
     expect(madeIn(r, 'study/new-name.ipynb', new Set(['c-8']))).toBe(false);
     expect(madeIn(r, 'old-name.ipynb', new Set())).toBe(true);
+    // nothing recorded (an older ledger, a curator): not hidden from the notebook's history
+    expect(madeIn(releaseView(release('old')), 'study/one.ipynb', new Set())).toBe(true);
   });
 
   it('says replay mode in the status bar and marks published releases', () => {
