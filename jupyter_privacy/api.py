@@ -6,7 +6,7 @@ import contextlib
 import json
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,15 @@ _lock = threading.Lock()
 _workspace: Workspace | None = None
 #: Raw frames handed to ``register``: id -> (weak reference, source name), for the display guard.
 _raw_frames: dict[int, tuple[weakref.ref[Any], str]] = {}
+#: Called with the new workspace after ``use_workspace`` or ``connect`` replaced it: the Jupyter
+#: layer moves the sidebar's comm, the cell context and the live displays over to it.
+workspace_changed: list[Callable[[Workspace], None]] = []
+
+
+def _announce(ws: Workspace) -> None:
+    for hook in list(workspace_changed):
+        with contextlib.suppress(Exception):  # a display must never break the switch
+            hook(ws)
 
 
 def registered_raw_frames() -> list[tuple[Any, str]]:
@@ -58,7 +67,9 @@ def use_workspace(home: str | Path | None) -> Workspace:
         if _workspace is not None:
             _workspace.close()
         _workspace = Workspace(home)
-        return _workspace
+        ws = _workspace
+    _announce(ws)
+    return ws
 
 
 def connect(
@@ -85,6 +96,7 @@ def connect(
         if _workspace is not None:
             _workspace.close()
         _workspace = remote
+    _announce(remote)
     return remote
 
 
@@ -141,17 +153,17 @@ def budget(name: str | None = None) -> Any:
 
 
 def budget_meter() -> Any:
-    """The live meter widget (updates on every charge, from any cell)."""
-    from jupyter_privacy.jupyter.widgets import BudgetMeter
+    """The live meter: an HTML display redrawn in place on every charge, from any cell."""
+    from jupyter_privacy.jupyter.live import BudgetDisplay
 
-    return BudgetMeter(workspace())
+    return BudgetDisplay(workspace())
 
 
 def lineage() -> Any:
     """The live lineage panel: sources → transforms → releases; ``.to_dict()``, ``.to_json()``."""
-    from jupyter_privacy.jupyter.widgets import LineagePanel
+    from jupyter_privacy.jupyter.live import LineageDisplay
 
-    return LineagePanel(workspace())
+    return LineageDisplay(workspace())
 
 
 def audit() -> pd.DataFrame:
@@ -168,10 +180,23 @@ def cut(
     return series.cut(bins, labels)
 
 
-def export_releases(path: str | Path) -> Path:
-    """Write every release of the registered sources (public values only) for reviewers."""
+def export_releases(path: str | Path, *, every_notebook: bool = False) -> Path:
+    """Write the releases of this notebook (public values only) as a manifest for reviewers.
+
+    When the kernel knows its notebook (JupyterLab, Notebook 7, VS Code, a server's session),
+    only that notebook's releases are written (made in it, also under an earlier name, or
+    replayed in it), whatever else the ledger holds;
+    ``every_notebook=True`` writes every release of the registered sources, as does a run
+    whose notebook is unknown (plain Python, a headless run).
+    """
+    ws = workspace()
+    manifest = ws.export_manifest()
+    # In a notebook the Jupyter layer knows which releases are this notebook's.
+    select = getattr(ws.context, "select_releases", None)
+    if select is not None and not every_notebook:
+        manifest = select(manifest)
     target = Path(path)
-    target.write_text(json.dumps(workspace().export_manifest(), indent=1, allow_nan=True))
+    target.write_text(json.dumps(manifest, indent=1, allow_nan=True))
     return target
 
 

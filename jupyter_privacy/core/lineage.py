@@ -78,7 +78,8 @@ def _query_of(record: dict[str, Any]) -> Query:
         return Query.from_json(record["plan"])
     except (KeyError, TypeError, ValueError):
         cells = record.get("cells") or [{}]
-        return Query(record["source"], (), str(cells[0].get("statistic", "?")))
+        by = tuple(str(b) for b in (record.get("meta") or {}).get("by") or ())
+        return Query(record["source"], (), str(cells[0].get("statistic", "?")), None, by)
 
 
 def _cells(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -97,17 +98,55 @@ def _cells(record: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def release_call(meta: dict[str, Any]) -> str:
+    """The release's query as code, with the options that change its answer: ``epsilon=``
+    always, ``delta=`` when it spent δ, ``alpha=`` when its intervals are not at 95 %.
+
+    Two releases of one query at two costs are two questions with two answers; their labels
+    say so. Re-running the label asks the same question again (and replays the release).
+    """
+    query = str(meta.get("query", ""))
+    options = []
+    epsilon = meta.get("epsilon")
+    if isinstance(epsilon, int | float) and math.isfinite(epsilon):
+        options.append(f"epsilon={float(epsilon)!r}")
+    delta = meta.get("delta")
+    if isinstance(delta, int | float) and delta > 0:
+        options.append(f"delta={float(delta)!r}")
+    alpha = meta.get("alpha")
+    if isinstance(alpha, int | float) and alpha != 0.05:
+        options.append(f"alpha={float(alpha)!r}")
+    if not options or not query.endswith(")"):
+        return query
+    return query[:-1] + (", " if not query.endswith("()") else "") + ", ".join(options) + ")"
+
+
+def _grouping(query: Query, record: dict[str, Any]) -> list[str]:
+    """What the cells of a table are keyed by: the groupby keys, the counted column of
+    ``value_counts`` and ``hist``, or the columns of a frame's ``describe``."""
+    if query.by:
+        return list(query.by)
+    if not any(c["key"] for c in record["cells"]):
+        return []
+    if query.statistic in ("value_counts", "hist") and query.column is not None:
+        return [query.column + (" bin" if query.statistic == "hist" else "")]
+    return ["column"]
+
+
 def _release_label(record: dict[str, Any], query: Query) -> tuple[str, list[str]]:
-    """A one-line summary of what was released, and the statistics in it."""
+    """A one-line summary of what was released (naming its column), and the statistics in it."""
     statistics = list(dict.fromkeys(c["statistic"] for c in record["cells"]))
     result = build_release(record, replayed=False)
+    column = query.column if query.statistic not in ("value_counts", "hist") else None
+    of = f" of {column}" if column is not None else ""
     if isinstance(result, Release):
-        return repr(result).splitlines()[0].strip(), statistics
+        head = repr(result).splitlines()[0].strip()
+        return head.replace(f"{result.statistic} = ", f"{result.statistic}{of} = ", 1), statistics
     n = len(record["cells"])
     what = ", ".join(statistics[:6]) + (", …" if len(statistics) > 6 else "")
-    by = list(query.by) or (["column"] if any(c["key"] for c in record["cells"]) else [])
+    by = _grouping(query, record)
     where = f" by {', '.join(by)}" if by else ""
-    return f"{n} cell{'s' if n != 1 else ''}: {what}{where}", statistics
+    return f"{n} cell{'s' if n != 1 else ''}: {what}{of}{where}", statistics
 
 
 def _release_node(
@@ -125,6 +164,7 @@ def _release_node(
         "source": record["source"],
         "label": label,
         "query": meta["query"],
+        "call": release_call(meta),
         "statistics": statistics,
         "column": query.column,
         "by": list(query.by),
@@ -170,9 +210,15 @@ def _source_node(ws: Workspace, name: str, versions: list[str], releases: int) -
     }
 
 
-def build_lineage(ws: Workspace) -> dict[str, Any]:
-    """The lineage graph of every registered source's releases (public values only)."""
-    records = [r for r in ws.ledger.releases() if r["source"] in ws.sources]
+def build_lineage(ws: Workspace, records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The lineage graph of every registered source's releases (public values only).
+
+    ``records`` replaces the ledger's release records (a reviewer's session shows the published
+    releases it replayed, in the ledger's record format).
+    """
+    if records is None:
+        records = ws.ledger.releases()
+    records = [r for r in records if r["source"] in ws.sources]
     replays = _replay_counts(ws)
     versions: dict[str, dict[str, str]] = {name: {} for name in ws.sources}
     for r in records:
@@ -314,7 +360,7 @@ def _node_text(node: dict[str, Any]) -> str:
     extras = release_facts(node)
     if node["replayed"]:
         extras.append(f"replayed {node['replayed']}×")
-    return f"{node['query']}  →  {node['label']}   " + " · ".join(extras)
+    return f"{node.get('call') or node['query']}  →  {node['label']}   " + " · ".join(extras)
 
 
 def release_facts(node: dict[str, Any]) -> list[str]:
@@ -326,4 +372,4 @@ def release_facts(node: dict[str, Any]) -> list[str]:
     return facts
 
 
-__all__ = ["Lineage", "build_lineage"]
+__all__ = ["Lineage", "build_lineage", "release_call"]

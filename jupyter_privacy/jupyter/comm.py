@@ -7,15 +7,22 @@ never from a frame.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from jupyter_privacy.core.lineage import release_call
 from jupyter_privacy.core.workspace import Workspace
 
 TARGET = "jupyter_privacy"
-SCHEMA = "jupyter-privacy/1"
+#: Version 1.1 adds fields to version 1 (a 1.0 frontend reads it unchanged): ``mode`` and
+#: ``notebook`` on snapshots; ``label``, ``cell_id``, ``notebook`` and ``published`` on releases;
+#: ``notebook`` in event contexts; the ``hello`` request.
+SCHEMA = "jupyter-privacy/1.1"
 MAX_SNAPSHOT_RELEASES = 1000
 
 
@@ -23,9 +30,14 @@ def _finite(v: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
-def release_summary(record: dict[str, Any]) -> dict[str, Any]:
-    """One release as the frontend shows it (newest-first lists are built from these)."""
+def release_summary(record: dict[str, Any], published: bool = False) -> dict[str, Any]:
+    """One release as the frontend shows it (newest-first lists are built from these).
+
+    ``published``: the release comes from the manifest being replayed (a reviewer's session),
+    not from this ledger.
+    """
     meta = record["meta"]
+    context = meta.get("context") or {}
     cells = [
         {
             "key": c["key"],
@@ -40,12 +52,16 @@ def release_summary(record: dict[str, Any]) -> dict[str, Any]:
         "id": record["id"],
         "source": meta["source"],
         "query": meta["query"],
+        "label": release_call(meta),
         "epsilon": meta["epsilon"],
         "delta": meta["delta"],
         "alpha": meta["alpha"],
         "mechanism": meta["mechanism"],
         "created": meta["created"],
-        "execution_count": (meta.get("context") or {}).get("execution_count"),
+        "execution_count": context.get("execution_count"),
+        "cell_id": context.get("cell_id"),
+        "notebook": context.get("notebook"),
+        "published": published,
         "scalar": record["scalar"],
         "cells": cells[:50],
         "cell_count": len(cells),
@@ -83,23 +99,178 @@ def cell_context(shell: Any) -> dict[str, Any]:
     return {"execution_count": count, "cell_id": cell_id if isinstance(cell_id, str) else None}
 
 
+def notebook_from_environment(shell: Any) -> str | None:
+    """The notebook this kernel was started for, as the server or VS Code told it.
+
+    Jupyter Server names it in ``JPY_SESSION_NAME`` (ipykernel copies it to ``__session__``),
+    VS Code in ``__vsc_ipynb_file__``; both are absolute paths, kept relative to the kernel's
+    working folder (the notebook's folder), so no home folder or user name is recorded.
+    """
+    ns = getattr(shell, "user_ns", None) or {}
+    for named in (
+        ns.get("__vsc_ipynb_file__"),
+        ns.get("__session__"),
+        os.environ.get("JPY_SESSION_NAME"),
+    ):
+        if isinstance(named, str) and named.endswith(".ipynb"):
+            path = Path(named)
+            if not path.is_absolute():
+                return path.as_posix()
+            try:
+                return path.relative_to(Path.cwd()).as_posix()
+            except ValueError:
+                return path.name
+    return None
+
+
+class KernelContext:
+    """Public facts about where a release is asked for, recorded with it (``Workspace.context``):
+    the cell's execution count and id, and the notebook's path.
+
+    The frontend names the notebook (its path on the server, also after a rename) with a
+    ``hello`` message; before that, or without a frontend of ours, the environment does.
+    """
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self._notebook: str | None = None
+        self.earlier: list[str] = []  # names this notebook had before a rename, in this session
+        #: Releases this kernel returned, made or replayed (a replay of another notebook's
+        #: release is this notebook's result too).
+        self.returned: dict[str, None] = {}
+
+    @property
+    def notebook(self) -> str | None:
+        return self._notebook
+
+    @notebook.setter
+    def notebook(self, path: str | None) -> None:
+        """The frontend's name for the notebook; a new one is a rename (the old one is kept)."""
+        previous = self.notebook_path()
+        if previous and path and previous != path and previous not in self.earlier:
+            self.earlier.append(previous)
+        self._notebook = path
+
+    def notebook_path(self) -> str | None:
+        return self._notebook or notebook_from_environment(self.shell)
+
+    def notebook_names(self) -> list[str]:
+        """Every name this notebook had in this session, the current one first."""
+        current = self.notebook_path()
+        return ([current] if current else []) + [n for n in self.earlier if n != current]
+
+    def __call__(self) -> dict[str, Any]:
+        return {**cell_context(self.shell), "notebook": self.notebook_path()}
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        """A workspace listener: remember every release returned here."""
+        if event.get("type") == "release" and isinstance(event.get("release_id"), str):
+            self.returned[event["release_id"]] = None
+
+    def select_releases(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """This notebook's part of a release manifest: the releases made in it (under any of
+        its names) and those it got back as replays. Everything when the notebook is unknown."""
+        names = self.notebook_names()
+        if not names:
+            return manifest
+
+        def ours(entry: dict[str, Any]) -> bool:
+            payload = entry.get("payload") or {}
+            if payload.get("id") in self.returned:
+                return True
+            recorded = ((payload.get("meta") or {}).get("context") or {}).get("notebook")
+            return any(same_notebook(recorded, name) for name in names)
+
+        return {
+            **manifest,
+            "releases": [r for r in manifest["releases"] if ours(r)],
+            "notebook": names[0],
+        }
+
+
+def same_notebook(recorded: Any, current: str | None) -> bool:
+    """Whether a release recorded in notebook ``recorded`` belongs to ``current`` (paths may be
+    relative to the server's root or to the notebook's folder: one may end the other)."""
+    if not isinstance(recorded, str) or not recorded or not current:
+        return False
+    a, b = recorded.strip("/"), current.strip("/")
+    return a == b or a.endswith("/" + b) or b.endswith("/" + a)
+
+
 def budget_payload(ws: Workspace) -> list[dict[str, Any]]:
     return [ws.budget_state(name).to_dict() for name in sorted(ws.sources)]
 
 
-def snapshot(ws: Workspace, limit: int = 100) -> dict[str, Any]:
-    limit = max(1, min(int(limit), MAX_SNAPSHOT_RELEASES))
+def mode(ws: Workspace) -> str:
+    """``replay`` (a reviewer re-running published releases), ``curator`` or ``guard-rail``."""
+    if getattr(ws, "replay_manifest", None) is not None:
+        return "replay"
+    return "curator" if getattr(ws, "address", None) else "guard-rail"
+
+
+def _manifest_payloads(ws: Workspace) -> dict[str, dict[str, Any]]:
+    return {p["id"]: p for p in (ws.replay_manifest or {}).values()}
+
+
+def replayed_records(ws: Workspace) -> list[dict[str, Any]]:
+    """In replay mode: the manifest's releases that this ledger replayed, oldest first, as ledger
+    records (the published values, not whatever this ledger holds for the same query)."""
+    payloads = _manifest_payloads(ws)
+    order: list[str] = []
+    for row in ws.ledger.audit_rows():
+        if row["outcome"] != "replayed":
+            continue
+        try:
+            release_id = json.loads(row["detail"]).get("release")
+        except (ValueError, AttributeError):
+            continue
+        if release_id in payloads and release_id not in order:
+            order.append(release_id)
+    records = []
+    for release_id in order:
+        payload = payloads[release_id]
+        meta = payload["meta"]
+        records.append(
+            {
+                "id": release_id,
+                "source": meta["source"],
+                "fingerprint": "published",
+                "plan": None,  # the workspace keeps no plans of a manifest: hung from the source
+                "scalar": payload["scalar"],
+                "cells": payload["cells"],
+                "meta": meta,
+                "created": meta.get("created"),
+            }
+        )
+    return records
+
+
+def _records(ws: Workspace) -> tuple[list[dict[str, Any]], bool]:
+    """The releases to list, oldest first, and whether they are published (replay) ones."""
+    if getattr(ws, "replay_manifest", None) is not None:
+        return replayed_records(ws), True
+    return [r for r in ws.ledger.releases() if r["source"] in ws.sources], False
+
+
+def lineage_graph(ws: Workspace) -> dict[str, Any]:
     from jupyter_privacy.core.lineage import build_lineage
 
-    releases = [
-        release_summary(r) for r in reversed(ws.ledger.releases()) if r["source"] in ws.sources
-    ][:limit]
+    records, published = _records(ws)
+    return build_lineage(ws, records if published else None)
+
+
+def snapshot(ws: Workspace, limit: int = 100, notebook: str | None = None) -> dict[str, Any]:
+    limit = max(1, min(int(limit), MAX_SNAPSHOT_RELEASES))
+    records, published = _records(ws)
+    releases = [release_summary(r, published) for r in reversed(records)][:limit]
     return {
         "schema": SCHEMA,
         "type": "snapshot",
+        "mode": mode(ws),
+        "notebook": notebook,
         "budget": budget_payload(ws),
         "releases": releases,
-        "lineage": build_lineage(ws),
+        "lineage": lineage_graph(ws),
         "sent_at": _now_ms(),
     }
 
@@ -108,7 +279,12 @@ def event_message(
     ws: Workspace, event: dict[str, Any], context: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     release = None
-    if event.get("release_id"):
+    if event.get("release_id") and getattr(ws, "replay_manifest", None) is not None:
+        # Replay mode: the value the cell shows is the published one, whatever this ledger holds.
+        payload = _manifest_payloads(ws).get(event["release_id"])
+        if payload is not None:
+            release = release_summary(payload, published=True)
+    elif event.get("release_id"):
         match = [
             r for r in ws.ledger.releases(event.get("source")) if r["id"] == event["release_id"]
         ]
@@ -120,10 +296,12 @@ def event_message(
         public_event["context"] = {
             "execution_count": context.get("execution_count"),
             "cell_id": context.get("cell_id"),
+            "notebook": context.get("notebook"),
         }
     message: dict[str, Any] = {
         "schema": SCHEMA,
         "type": "event",
+        "mode": mode(ws),
         "event": public_event,
         "budget": budget_payload(ws),
         "release": release,
@@ -135,9 +313,7 @@ def event_message(
 def lineage_message(ws: Workspace) -> dict[str, Any]:
     """The lineage graph alone: the frontend asks for it after releases, and the kernel answers
     once the running cell is done, so a long lineage never delays a release or its event."""
-    from jupyter_privacy.core.lineage import build_lineage
-
-    return {"schema": SCHEMA, "type": "lineage", "lineage": build_lineage(ws), "sent_at": _now_ms()}
+    return {"schema": SCHEMA, "type": "lineage", "lineage": lineage_graph(ws), "sent_at": _now_ms()}
 
 
 class CommChannel:
@@ -146,17 +322,24 @@ class CommChannel:
     Comms come from both ends: the frontend opens one to the ``jupyter_privacy`` target when it
     connects to a kernel that already loaded the extension (``open``), and the kernel opens one
     to the frontend's target when ``%load_ext`` runs (``announce``), so the sidebar goes live
-    without polling whichever came first.
+    without polling whichever came first. ``switch`` follows ``jp.use_workspace``.
     """
 
     def __init__(
-        self, ws: Workspace, cell_context: Callable[[], dict[str, Any]] | None = None
+        self,
+        ws: Workspace,
+        cell_context: Callable[[], dict[str, Any]] | None = None,
+        kernel_context: KernelContext | None = None,
     ) -> None:
         self.ws = ws
         self.cell_context = cell_context
+        self.kernel_context = kernel_context
         self.comms: list[Any] = []
         self.sent: list[dict[str, Any]] = []  # the last messages, for tests and debugging
         ws.listeners.append(self.on_event)
+
+    def notebook(self) -> str | None:
+        return self.kernel_context.notebook_path() if self.kernel_context is not None else None
 
     def close(self) -> None:
         if self.on_event in self.ws.listeners:
@@ -164,6 +347,21 @@ class CommChannel:
         for comm in list(self.comms):
             comm.close()
         self.comms.clear()
+
+    def switch(self, ws: Workspace) -> None:
+        """Follow a new workspace (``jp.use_workspace``, ``jp.connect``): every open comm gets
+        its snapshot at once, and its events from now on."""
+        if ws is self.ws:
+            return
+        if self.on_event in self.ws.listeners:
+            self.ws.listeners.remove(self.on_event)
+        self.ws = ws
+        ws.listeners.append(self.on_event)
+        for comm in list(self.comms):
+            self._send(comm, self._snapshot())
+
+    def _snapshot(self, limit: int = 100) -> dict[str, Any]:
+        return snapshot(self.ws, limit, self.notebook())
 
     def _send(self, comm: Any, message: dict[str, Any]) -> None:
         self.sent = [*self.sent[-49:], message]
@@ -174,11 +372,23 @@ class CommChannel:
         comm.on_msg(lambda msg: self.on_message(comm, msg))
         comm.on_close(lambda msg: self.comms.remove(comm) if comm in self.comms else None)
 
+    def _hello(self, data: Any) -> None:
+        """The frontend says which notebook this kernel runs (its path, also after a rename)."""
+        notebook = data.get("notebook") if isinstance(data, dict) else None
+        if (
+            self.kernel_context is not None
+            and isinstance(notebook, str)
+            and 0 < len(notebook) <= 1000
+            and notebook.endswith(".ipynb")
+        ):
+            self.kernel_context.notebook = notebook
+
     def open(self, comm: Any, open_msg: dict[str, Any] | None = None) -> None:
         """The frontend opened a comm: answer with a full snapshot, then stream events."""
         self._attach(comm)
         data = (open_msg or {}).get("content", {}).get("data") or {}
-        self._send(comm, snapshot(self.ws, _limit(data)))
+        self._hello(data)
+        self._send(comm, self._snapshot(_limit(data)))
 
     def announce(self) -> Any:
         """Open a comm to the frontend's ``jupyter_privacy`` target, the snapshot as its data.
@@ -187,7 +397,7 @@ class CommChannel:
         """
         from comm import create_comm
 
-        message = snapshot(self.ws)
+        message = self._snapshot()
         self.sent = [*self.sent[-49:], message]
         comm = create_comm(target_name=TARGET, data=message)
         self._attach(comm)
@@ -196,8 +406,11 @@ class CommChannel:
     def on_message(self, comm: Any, msg: dict[str, Any]) -> None:
         data = msg.get("content", {}).get("data", {}) if isinstance(msg, dict) else {}
         kind = data.get("type") if isinstance(data, dict) else None
-        if kind == "request_snapshot":
-            self._send(comm, snapshot(self.ws, _limit(data)))
+        if kind == "hello":
+            self._hello(data)
+        elif kind == "request_snapshot":
+            self._hello(data)
+            self._send(comm, self._snapshot(_limit(data)))
         elif kind == "request_lineage":
             self._send(comm, lineage_message(self.ws))
 

@@ -15,8 +15,8 @@ def guard_text(source: str) -> str:
 
 
 def guard_html(source: str) -> str:
-    return f'<pre class="jp-privacy-refusal">{html.escape(guard_text(source))}</pre>'
+    return f'<pre class="jpp-refusal">{html.escape(guard_text(source))}</pre>'
 
 
 def estimate_html(estimate: Estimate) -> str:
-    return f'<pre class="jp-privacy-estimate">{html.escape(repr(estimate))}</pre>'
+    return f'<pre class="jpp-estimate">{html.escape(repr(estimate))}</pre>'

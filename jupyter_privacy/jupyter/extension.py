@@ -17,12 +17,12 @@ import pandas as pd
 import polars as pl
 
 import jupyter_privacy.api as api
-from jupyter_privacy.core.errors import PrivacyError
 from jupyter_privacy.core.policy import load_policy
 from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
-from jupyter_privacy.frame import SensitiveFrame
-from jupyter_privacy.jupyter import display_guard, render
-from jupyter_privacy.jupyter.comm import TARGET, CommChannel, cell_context
+from jupyter_privacy.core.workspace import BudgetState
+from jupyter_privacy.frame import SensitiveFrame, SensitiveGroupBy, SensitiveSeries
+from jupyter_privacy.jupyter import charts, display_guard, refusal, render
+from jupyter_privacy.jupyter.comm import TARGET, CommChannel, KernelContext
 from jupyter_privacy.jupyter.magics import PrivacyMagics
 
 READERS = ("read_csv", "read_parquet")
@@ -32,11 +32,11 @@ READERS = ("read_csv", "read_parquet")
 class _Loaded:
     shell: Any
     readers: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    formatters: list[tuple[Any, type, Any]] = field(default_factory=list)
-    custom_exc: tuple[Any, Any] = ((), None)
+    formatters: list[tuple[Any, type | str, Any]] = field(default_factory=list)
     channel: CommChannel | None = None
     warned: set[tuple[str, str]] = field(default_factory=set)
     policy: Path | None = None
+    context: KernelContext | None = None
 
 
 _loaded: _Loaded | None = None
@@ -87,37 +87,27 @@ def _intercept(original: Callable[..., Any]) -> Callable[..., Any]:
     return reader
 
 
-def _table_bundle(table: ReleaseTable, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-    """A table and its Altair chart with CI error bars, live as a widget; static exports and
-    terminals get the HTML table and the plain text."""
-    bundle: dict[str, Any] = {"text/plain": repr(table), "text/html": render.table_html(table)}
-    shell = _loaded.shell if _loaded is not None else None
-    if getattr(shell, "kernel", None) is None or not table.cells:
-        return bundle
-    import ipywidgets
+def _show_table(table: ReleaseTable) -> bool:
+    """A release table shows as two outputs: the table (HTML and text), then its chart (Vega-Lite
+    for the live notebook, SVG for exports). Both are plain displays: nothing needs a widget."""
     from IPython.display import display
 
-    chart = ipywidgets.Output()
-    with chart:
-        display(chart_bundle(table), raw=True)
-    box = ipywidgets.VBox([ipywidgets.HTML(render.table_html(table)), chart])
-    bundle.update(box._repr_mimebundle_())
-    bundle["text/plain"] = repr(table)
-    bundle["text/html"] = render.table_html(table)
-    return bundle
+    display(
+        {"text/html": render.table_html(table), "text/plain": render.table_text(table)}, raw=True
+    )
+    if table.cells:
+        display(charts.table_chart_bundle(table, render.call_text(table.meta)), raw=True)
+    return True
 
 
-VEGA_LITE_MIME = "application/vnd.vegalite.v5+json"
-VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+def _repr_html(obj: Any) -> str:
+    """Frames, columns and groupings show their schema text as HTML too (exports, VS Code)."""
+    return render.text_html(repr(obj))
 
 
-def chart_bundle(table: ReleaseTable) -> dict[str, Any]:
-    """The chart as a Vega-Lite mimebundle, which JupyterLab and Notebook 7 draw with their own
-    built-in renderer (no script from a CDN, so it works offline). Their renderer speaks
-    Vega-Lite 5; the chart uses nothing newer, so Altair's spec is labelled as such."""
-    spec = table.chart().to_dict()
-    spec["$schema"] = VEGA_LITE_SCHEMA
-    return {VEGA_LITE_MIME: spec, "text/plain": f"<chart of {table.query}>"}
+def _budget_state_html(state: BudgetState) -> str:
+    """``patients.budget``: the meter of that one source."""
+    return render.budget_html([state])
 
 
 def _guard_html(obj: Any) -> str | None:
@@ -130,19 +120,6 @@ def _guard_html(obj: Any) -> str | None:
 def _guard_text(obj: Any, printer: Any, cycle: bool) -> None:
     name = api.is_registered_raw(obj)
     printer.text(repr(obj) if name is None else display_guard.guard_text(name))
-
-
-def _show_refusal(
-    shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
-) -> None:
-    """Refusals render as their three-part message, not a traceback."""
-    from IPython.display import HTML, display
-
-    if isinstance(value, PrivacyError):
-        display(
-            {"text/plain": str(value), "text/html": HTML(render.refusal_html(value)).data}, raw=True
-        )
-    return None
 
 
 def _warn_reachable_raw(shell: Any, state: _Loaded) -> None:
@@ -168,6 +145,7 @@ def load(shell: Any) -> None:
     if _loaded is not None:
         return
     state = _Loaded(shell)
+    refusal.install()  # first: a policy that cannot load is refused in a few lines, too
     ws = api.workspace()
     policy_path = _policy_path(shell)
     if policy_path is not None:
@@ -191,31 +169,53 @@ def load(shell: Any) -> None:
         setattr(pd, name, _intercept(state.readers[name]))
     formatters = shell.display_formatter.formatters
     html, plain = formatters["text/html"], formatters["text/plain"]
+    bundles = shell.display_formatter.mimebundle_formatter
+    itself = shell.display_formatter.ipython_display_formatter
+    altair_chart = ".".join(charts.ALTAIR_CHART)  # by name: Altair is imported when first used
     for fmt, typ, func in (
         (html, Release, render.release_html),
         (html, ReleaseTable, render.table_html),
+        (itself, ReleaseTable, _show_table),
+        (bundles, altair_chart, charts.altair_bundle),
         (html, Estimate, display_guard.estimate_html),
+        (html, BudgetState, _budget_state_html),
+        (html, SensitiveFrame, _repr_html),
+        (html, SensitiveSeries, _repr_html),
+        (html, SensitiveGroupBy, _repr_html),
         (html, pd.DataFrame, _guard_html),
         (html, pl.DataFrame, _guard_html),
         (plain, pd.DataFrame, _guard_text),
         (plain, pl.DataFrame, _guard_text),
     ):
         state.formatters.append((fmt, typ, fmt.for_type(typ, func)))
-    bundles = shell.display_formatter.mimebundle_formatter
-    state.formatters.append((bundles, ReleaseTable, bundles.for_type(ReleaseTable, _table_bundle)))
-    state.custom_exc = (shell.custom_exceptions, shell.CustomTB)
-    shell.set_custom_exc((PrivacyError,), _show_refusal)
     shell.register_magics(PrivacyMagics)
+    state.context = KernelContext(shell)
     kernel = getattr(shell, "kernel", None)
     if kernel is not None:
-        state.channel = CommChannel(ws, cell_context=lambda: cell_context(shell))
+        state.channel = CommChannel(ws, state.context, state.context)
         from comm import get_comm_manager
 
         get_comm_manager().register_target(TARGET, state.channel.open)
         state.channel.announce()  # the JupyterLab sidebar goes live without polling
-    ws.context = lambda: {"execution_count": cell_context(shell)["execution_count"]}
+    ws.context = state.context  # each release records its cell and notebook
+    ws.listeners.append(state.context.on_event)  # ... and the kernel knows what it returned
+    api.workspace_changed.append(_switched)
     shell.events.register("post_run_cell", _post_run_cell)
     _loaded = state
+
+
+def _switched(ws: Any) -> None:
+    """``jp.use_workspace`` or ``jp.connect`` replaced the workspace: the sidebar, the cell
+    context and the live displays follow it."""
+    state = _loaded
+    if state is None:
+        return
+    if state.context is not None:
+        ws.context = state.context
+        if state.context.on_event not in ws.listeners:
+            ws.listeners.append(state.context.on_event)
+    if state.channel is not None:
+        state.channel.switch(ws)
 
 
 def _post_run_cell(result: Any) -> None:
@@ -232,10 +232,10 @@ def unload(shell: Any) -> None:
     for name, original in state.readers.items():
         setattr(pd, name, original)
     for fmt, typ, previous in state.formatters:
-        fmt.type_printers.pop(typ, None)
+        fmt.pop(typ, None)
         if previous is not None:
             fmt.for_type(typ, previous)
-    shell.custom_exceptions, shell.CustomTB = state.custom_exc
+    refusal.uninstall()
     magics = shell.magics_manager.magics["line"]
     magics.pop("privacy", None)
     if state.channel is not None:
@@ -243,7 +243,12 @@ def unload(shell: Any) -> None:
         from comm import get_comm_manager
 
         get_comm_manager().unregister_target(TARGET, state.channel.open)
-    api.workspace().context = dict
+    ws = api.workspace()
+    ws.context = dict
+    if state.context is not None and state.context.on_event in ws.listeners:
+        ws.listeners.remove(state.context.on_event)
+    if _switched in api.workspace_changed:
+        api.workspace_changed.remove(_switched)
     shell.events.unregister("post_run_cell", _post_run_cell)
     _loaded = None
 

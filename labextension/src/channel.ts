@@ -20,6 +20,7 @@ export class KernelChannel implements IDisposable {
   private _opening = false;
   private _lineagePending = false;
   private _probed = false; // asked this kernel (since it started) whether it has the target
+  private _notebook: string | null = null;
 
   constructor(readonly kernel: Kernel.IKernelConnection) {
     kernel.registerCommTarget(COMM_TARGET, this._onKernelOpen);
@@ -48,20 +49,48 @@ export class KernelChannel implements IDisposable {
   /** Ask the kernel for a fresh snapshot with at most `limit` releases. */
   requestSnapshot(limit?: number): void {
     if (this._comm && !this._comm.isDisposed) {
-      const data: { type: string; limit?: number } = { type: 'request_snapshot' };
-      if (limit) {
-        data.limit = limit;
-      }
-      this._comm.send(data);
+      this._comm.send(this._request(limit));
     } else {
       void this._open(limit);
     }
+  }
+
+  /**
+   * Tell the kernel which notebook it runs (its path on the server), now and after a rename:
+   * each release records it, and the history can show one notebook's releases.
+   */
+  setNotebook(path: string | null): void {
+    if (path === this._notebook) {
+      return;
+    }
+    this._notebook = path;
+    this._hello();
+  }
+
+  private _hello(): void {
+    if (this._notebook && this._comm && !this._comm.isDisposed) {
+      this._comm.send({ type: 'hello', notebook: this._notebook });
+    }
+  }
+
+  private _request(limit?: number): { type: string; limit?: number; notebook?: string } {
+    const data: { type: string; limit?: number; notebook?: string } = {
+      type: 'request_snapshot'
+    };
+    if (limit) {
+      data.limit = limit;
+    }
+    if (this._notebook) {
+      data.notebook = this._notebook;
+    }
+    return data;
   }
 
   /** The kernel opened a comm to us (it just ran `%load_ext jupyter_privacy`). */
   private _onKernelOpen = (comm: Kernel.IComm, msg: KernelMessage.ICommOpenMsg): void => {
     this._attach(comm);
     this._receive(comm, msg.content.data);
+    this._hello();
   };
 
   private _receive(comm: Kernel.IComm, data: unknown): void {
@@ -112,11 +141,7 @@ export class KernelChannel implements IDisposable {
     try {
       const comm = this.kernel.createComm(COMM_TARGET);
       this._attach(comm);
-      const data: { type: string; limit?: number } = { type: 'request_snapshot' };
-      if (limit) {
-        data.limit = limit;
-      }
-      await comm.open(data).done;
+      await comm.open(this._request(limit)).done;
     } catch {
       // The kernel went away while we asked: the status handlers say what to show.
     } finally {

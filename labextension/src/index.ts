@@ -3,7 +3,7 @@
  */
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
-import { INotebookTracker } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { LabIcon } from '@jupyterlab/ui-components';
 
@@ -28,35 +28,51 @@ export namespace CommandIDs {
   export const refresh = 'jupyter-privacy:refresh';
 }
 
-/** Follows the current notebook's kernel and shows its budget in the Privacy sidebar. */
+/** Opens a notebook through the document manager's command (JupyterLab and Notebook 7). */
+function opener(app: JupyterFrontEnd) {
+  return async (path: string): Promise<NotebookPanel | null> => {
+    const widget = await app.commands.execute('docmanager:open', { path, factory: 'Notebook' });
+    return widget instanceof NotebookPanel ? widget : null;
+  };
+}
+
+/**
+ * Follows the current notebook's kernel and shows its budget in the Privacy sidebar: the
+ * right side bar of JupyterLab, the right panel of Notebook 7 (any shell with a "right" area).
+ */
 const sidebarPlugin: JupyterFrontEndPlugin<IPrivacyTracker> = {
   id: 'jupyter-privacy:plugin',
   description: 'The Privacy sidebar: budgets, release history and lineage, live from the kernel.',
   autoStart: true,
-  requires: [INotebookTracker, ILabShell],
-  optional: [ICommandPalette],
+  requires: [INotebookTracker],
+  optional: [ICommandPalette, ILabShell],
   provides: IPrivacyTracker,
   activate: (
     app: JupyterFrontEnd,
     notebooks: INotebookTracker,
-    labShell: ILabShell,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    labShell: ILabShell | null
   ): IPrivacyTracker => {
-    const tracker = new PrivacyTracker(notebooks);
+    const tracker = new PrivacyTracker(notebooks, opener(app));
     const sidebar = new PrivacySidebar(tracker);
     sidebar.title.icon = shieldIcon;
     sidebar.title.caption = 'Privacy budget, releases and lineage';
-    labShell.add(sidebar, 'right', { rank: 50 });
+    if (!labShell) {
+      sidebar.title.label = 'Privacy'; // Notebook 7's panel shows its title
+    }
+    app.shell.add(sidebar, 'right', { rank: 50 });
 
     app.commands.addCommand(CommandIDs.openSidebar, {
-      label: 'Show the Privacy sidebar',
+      label: 'Privacy: open sidebar',
       caption: 'Budgets, release history and lineage of the current notebook',
+      icon: shieldIcon,
       execute: () => {
-        labShell.activateById(SIDEBAR_ID);
+        app.shell.activateById(SIDEBAR_ID);
       }
     });
     app.commands.addCommand(CommandIDs.refresh, {
-      label: 'Refresh the Privacy sidebar',
+      label: 'Privacy: refresh sidebar',
+      caption: 'Ask the kernel again for its budgets, releases and lineage',
       execute: args => {
         const limit = typeof args.limit === 'number' ? args.limit : undefined;
         tracker.requestSnapshot(limit);
@@ -70,22 +86,32 @@ const sidebarPlugin: JupyterFrontEndPlugin<IPrivacyTracker> = {
   }
 };
 
-/** "patients ε 1.20 / 3.00" in the status bar; a click opens the sidebar. */
+/**
+ * "patients ε 1.20 / 3.00" in JupyterLab's status bar; Notebook 7 has none, so there it sits
+ * in the top bar, beside the kernel. A click opens the sidebar.
+ */
 const statusPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-privacy:status-bar',
   description: 'The privacy budget of the current notebook in the status bar.',
   autoStart: true,
-  requires: [IPrivacyTracker, IStatusBar],
-  activate: (app: JupyterFrontEnd, tracker: IPrivacyTracker, statusBar: IStatusBar) => {
+  requires: [IPrivacyTracker],
+  optional: [IStatusBar],
+  activate: (app: JupyterFrontEnd, tracker: IPrivacyTracker, statusBar: IStatusBar | null) => {
     const item = new PrivacyStatus(tracker as PrivacyTracker, () => {
       void app.commands.execute(CommandIDs.openSidebar);
     });
-    statusBar.registerStatusItem('jupyter-privacy:status', {
-      item,
-      align: 'left',
-      rank: 4,
-      isActive: () => true
-    });
+    if (statusBar) {
+      statusBar.registerStatusItem('jupyter-privacy:status', {
+        item,
+        align: 'left',
+        rank: 4,
+        isActive: () => true
+      });
+      return;
+    }
+    item.id = 'jupyter-privacy-status';
+    item.addClass('jp-privacy-statusbar-top');
+    app.shell.add(item, 'top', { rank: 900 });
   }
 };
 

@@ -35,7 +35,7 @@ function nodeText(node: ILineageNode): string {
 
 function nodeTitle(node: ILineageNode): string {
   if (node.kind === 'release') {
-    return `release: ${String(node.query ?? '')} → ${String(node.label ?? '')}`;
+    return `release: ${String(node.call ?? node.query ?? '')} → ${String(node.label ?? '')}`;
   }
   if (node.kind === 'transform') {
     return `transform: ${String(node.text ?? node.label ?? '')}`;

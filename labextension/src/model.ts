@@ -18,7 +18,8 @@ import type {
   IPrivacyViewState,
   IReleaseSummary,
   IReleaseView,
-  ISnapshotMessage
+  ISnapshotMessage,
+  KernelMode
 } from './tokens';
 
 /** The major version this frontend understands. */
@@ -149,7 +150,7 @@ function valueTexts(r: IReleaseSummary): { valueText: string; ciText: string } {
     if (typeof c.rank_error === 'number' && c.value !== null) {
       return {
         valueText: formatValue(c.value),
-        ciText: `rank ± ${formatValue(c.rank_error)} (${level})`
+        ciText: `rank within ±${Math.ceil(c.rank_error).toLocaleString('en-US')} rows (${level})`
       };
     }
     return { valueText: formatValue(c.value), ciText: '' };
@@ -167,17 +168,26 @@ export function releaseView(
 ): IReleaseView {
   const { valueText, ciText } = valueTexts(r);
   const executionCount = context?.execution_count ?? r.execution_count ?? null;
+  const published = r.published === true;
+  const notebook = (context ? context.notebook : r.notebook) ?? r.notebook ?? null;
   return {
     key,
     id: r.id,
     source: r.source,
     query: r.query,
+    label: typeof r.label === 'string' && r.label ? r.label : r.query,
     valueText,
     ciText,
-    costText: replayed ? `${costText(r)} (not charged again)` : costText(r),
+    costText: published
+      ? `${costText(r)} (published; not charged)`
+      : replayed
+        ? `${costText(r)} (not charged again)`
+        : costText(r),
     replayed,
     executionCount: typeof executionCount === 'number' ? executionCount : null,
     cellId: (context ? context.cell_id : r.cell_id) ?? r.cell_id ?? null,
+    notebook: typeof notebook === 'string' && notebook ? notebook : null,
+    published,
     mechanism: r.mechanism,
     created: r.created
   };
@@ -195,7 +205,46 @@ export function isSupported(message: unknown): boolean {
 }
 
 export function emptyState(status: ConnectionStatus = 'no-kernel'): IPrivacyViewState {
-  return { status, budgets: [], releases: [], lineage: null, lastSentAt: null };
+  return { status, mode: null, budgets: [], releases: [], lineage: null, lastSentAt: null };
+}
+
+const MODES: KernelMode[] = ['guard-rail', 'curator', 'replay'];
+
+function kernelMode(mode: unknown): KernelMode | null {
+  return MODES.includes(mode as KernelMode) ? (mode as KernelMode) : null;
+}
+
+/**
+ * Whether a notebook path recorded with a release names the notebook at `current`: the
+ * kernel may record it relative to the server's root or to the notebook's own folder.
+ */
+export function sameNotebook(recorded: string | null | undefined, current: string | null): boolean {
+  if (!recorded || !current) {
+    return false;
+  }
+  const a = recorded.replace(/^\/+|\/+$/g, '');
+  const b = current.replace(/^\/+|\/+$/g, '');
+  return a === b || a.endsWith(`/${b}`) || b.endsWith(`/${a}`);
+}
+
+/**
+ * Whether a release was made in the notebook at `path` whose cells have `cellIds`: by its
+ * recorded path, or (after a rename, or when the kernel could not tell) by the cell that made it.
+ * A release that records neither (made before the kernel recorded notebooks, or through a
+ * curator, which keeps only the cell number) cannot be placed: it is shown with this notebook's.
+ */
+export function madeIn(
+  release: IReleaseView,
+  path: string | null,
+  cellIds: ReadonlySet<string>
+): boolean {
+  if (release.cellId !== null && cellIds.has(release.cellId)) {
+    return true;
+  }
+  if (release.notebook === null && release.cellId === null) {
+    return true;
+  }
+  return sameNotebook(release.notebook, path);
 }
 
 /**
@@ -269,6 +318,7 @@ export class PrivacyModel implements IPrivacyModel {
     }
     this._state = {
       status: 'live',
+      mode: kernelMode(m.mode),
       budgets: m.budget.map(budgetView),
       releases: m.releases.slice(0, MAX_RELEASES).map(r => releaseView(r)),
       lineage: validLineage(m.lineage) ?? null,
@@ -298,6 +348,7 @@ export class PrivacyModel implements IPrivacyModel {
     }
     this._state = {
       status: 'live',
+      mode: kernelMode(m.mode) ?? this._state.mode,
       budgets: m.budget.map(budgetView),
       releases,
       lineage: validLineage(m.lineage) ?? this._state.lineage,
@@ -354,7 +405,8 @@ export function statusSummary(state: IPrivacyViewState): IStatusSummary {
     (a, b) => LEVEL_RANK[b.level] - LEVEL_RANK[a.level] || b.fraction - a.fraction
   );
   const first = sorted[0];
-  let text = describe(first);
+  const replay = state.mode === 'replay';
+  let text = (replay ? 'Replay · ' : '') + describe(first);
   if (first.level !== 'ok') {
     text += ` · ${first.levelText}`;
   }
@@ -372,6 +424,9 @@ export function statusSummary(state: IPrivacyViewState): IStatusSummary {
     }
   }
   const title =
+    (replay
+      ? 'Replay mode: every value is a published release from the manifest; nothing is charged. '
+      : '') +
     'Privacy budget: ' +
     sorted
       .map(b => `${describe(b)} spent, ${formatBudget(b.epsilonRemaining)} left (${b.levelText})`)

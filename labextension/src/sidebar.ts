@@ -138,22 +138,34 @@ function meter(b: IBudgetView): HTMLElement {
   return card;
 }
 
-function releaseItem(r: IReleaseView, onOpen: (r: IReleaseView) => void): HTMLElement {
+function fileName(path: string): string {
+  return path.split('/').pop() ?? path;
+}
+
+function releaseItem(
+  r: IReleaseView,
+  elsewhere: boolean,
+  onOpen: (r: IReleaseView) => void
+): HTMLElement {
   const cell = r.executionCount !== null ? `[${r.executionCount}]` : '';
+  const where = elsewhere ? (r.notebook ? fileName(r.notebook) : 'another notebook') : '';
   const label =
-    `${r.query} = ${r.valueText}${r.ciText ? ` (${r.ciText})` : ''}, cost ${r.costText}` +
-    (r.replayed ? ', replayed' : '') +
-    (cell ? `; go to cell ${cell}` : '');
+    `${r.label} = ${r.valueText}${r.ciText ? ` (${r.ciText})` : ''}, cost ${r.costText}` +
+    (r.published ? ', published value' : r.replayed ? ', replayed' : '') +
+    (elsewhere ? `; made in ${where}, open it` : cell ? `; go to cell ${cell}` : '');
   const button = h(
     'button',
     {
-      class: 'jp-privacy-release' + (r.replayed ? ' jp-privacy-replayed' : ''),
+      class:
+        'jp-privacy-release' +
+        (r.replayed ? ' jp-privacy-replayed' : '') +
+        (elsewhere ? ' jp-privacy-elsewhere' : ''),
       type: 'button',
       'aria-label': label,
-      title: `${r.mechanism} · ${r.created}`,
+      title: `${r.mechanism} · ${r.created}${r.notebook ? ` · ${r.notebook}` : ''}`,
       'data-release-id': r.id
     },
-    h('code', { class: 'jp-privacy-query', text: r.query }),
+    h('code', { class: 'jp-privacy-query', text: r.label }),
     h(
       'span',
       { class: 'jp-privacy-value' },
@@ -164,20 +176,33 @@ function releaseItem(r: IReleaseView, onOpen: (r: IReleaseView) => void): HTMLEl
       'span',
       { class: 'jp-privacy-release-meta' },
       h('span', { class: 'jp-privacy-cost', text: r.costText }),
-      r.replayed ? h('span', { class: 'jp-privacy-badge', text: 'replayed' }) : null,
-      cell ? h('span', { class: 'jp-privacy-cell', text: `cell ${cell}` }) : null
+      r.published
+        ? h('span', { class: 'jp-privacy-badge', text: 'published' })
+        : r.replayed
+          ? h('span', { class: 'jp-privacy-badge', text: 'replayed' })
+          : null,
+      elsewhere
+        ? h('span', { class: 'jp-privacy-cell', text: `in ${where}${cell ? ` ${cell}` : ''}` })
+        : cell
+          ? h('span', { class: 'jp-privacy-cell', text: `cell ${cell}` })
+          : null
     )
   );
   button.addEventListener('click', () => onOpen(r));
   return h('li', {}, button);
 }
 
+/** Which releases the history lists. */
+export type HistoryScope = 'notebook' | 'all';
+
 /** The parts of the sidebar that renders update in place. */
 interface ISidebarView {
   status: HTMLElement;
   empty: HTMLElement;
   live: HTMLElement;
+  replay: HTMLElement;
   budgets: HTMLElement;
+  scope: { notebook: HTMLButtonElement; all: HTMLButtonElement };
   historyTitle: HTMLElement;
   noRelease: HTMLElement;
   list: HTMLElement;
@@ -190,6 +215,7 @@ export class PrivacySidebar extends Widget {
   private _dirty = true;
   private _lastRenderMs = 0;
   private _shownRows = PAGE_ROWS;
+  private _scope: HistoryScope = 'notebook';
   private _rows = new Map<string, HTMLElement>();
   private _lineageOf: ILineageGraph | null = null;
   private _view: ISidebarView | null = null;
@@ -204,6 +230,19 @@ export class PrivacySidebar extends Widget {
     this.node.setAttribute('aria-label', 'Privacy');
     this.node.tabIndex = -1;
     _tracker.changed.connect(this._onChange, this);
+  }
+
+  /** Which releases the history lists: this notebook's (the default) or every notebook's. */
+  get scope(): HistoryScope {
+    return this._scope;
+  }
+
+  set scope(scope: HistoryScope) {
+    if (scope !== this._scope) {
+      this._scope = scope;
+      this._shownRows = PAGE_ROWS;
+      this.render();
+    }
   }
 
   /** How long the last full render took, in ms (read by the benchmark). */
@@ -269,7 +308,7 @@ export class PrivacySidebar extends Widget {
     const where = panel ? panel.context.localPath.split('/').pop() : null;
     const statusText =
       state.status === 'live'
-        ? `Live${where ? ` · ${where}` : ''}`
+        ? `${state.mode === 'replay' ? 'Replay' : 'Live'}${where ? ` · ${where}` : ''}`
         : state.status === 'waiting'
           ? `Not loaded${where ? ` · ${where}` : ''}`
           : state.status === 'restarting'
@@ -289,6 +328,7 @@ export class PrivacySidebar extends Widget {
     view.empty.hidden = true;
     view.empty.replaceChildren();
     view.live.hidden = false;
+    view.replay.hidden = state.mode !== 'replay';
 
     view.budgets.replaceChildren(...state.budgets.map(meter));
     if (state.budgets.length === 0) {
@@ -302,15 +342,36 @@ export class PrivacySidebar extends Widget {
       );
     }
 
-    view.historyTitle.textContent = `Releases (${state.releases.length}), newest first`;
-    view.noRelease.hidden = state.releases.length > 0;
-    const shown = state.releases.slice(0, this._shownRows);
+    const ids = this._tracker.cellIds();
+    const mine = new Set(
+      state.releases.filter(r => this._tracker.inCurrentNotebook(r, ids)).map(r => r.key)
+    );
+    const listed =
+      this._scope === 'notebook' ? state.releases.filter(r => mine.has(r.key)) : state.releases;
+    view.scope.notebook.textContent = `This notebook (${mine.size})`;
+    view.scope.all.textContent = `All notebooks (${state.releases.length})`;
+    view.scope.notebook.setAttribute('aria-pressed', String(this._scope === 'notebook'));
+    view.scope.all.setAttribute('aria-pressed', String(this._scope === 'all'));
+    view.historyTitle.textContent =
+      this._scope === 'notebook'
+        ? `Releases in this notebook (${listed.length}), newest first`
+        : `Releases in every notebook (${listed.length}), newest first`;
+    view.noRelease.hidden = listed.length > 0;
+    view.noRelease.textContent =
+      this._scope === 'notebook' && state.releases.length > 0
+        ? `No release in this notebook yet (${state.releases.length} in other notebooks: ` +
+          'show all notebooks).'
+        : 'No release yet.';
+    const shown = listed.slice(0, this._shownRows);
     const rows = new Map<string, HTMLElement>();
     const list = view.list;
     shown.forEach((r, i) => {
-      // A release never changes: its row is built once; new rows are inserted before the rest.
-      const row = this._rows.get(r.key) ?? releaseItem(r, this._reveal);
-      rows.set(r.key, row);
+      // A release never changes: its row is built once (again only if it moves between
+      // "this notebook" and "elsewhere"); new rows are inserted before the rest.
+      const elsewhere = !mine.has(r.key);
+      const key = `${r.key}|${elsewhere}`;
+      const row = this._rows.get(key) ?? releaseItem(r, elsewhere, this._reveal);
+      rows.set(key, row);
       if (list.children[i] !== row) {
         list.insertBefore(row, list.children[i] ?? null);
       }
@@ -319,7 +380,7 @@ export class PrivacySidebar extends Widget {
       list.lastElementChild!.remove();
     }
     this._rows = rows;
-    const hidden = state.releases.length - shown.length;
+    const hidden = listed.length - shown.length;
     view.more.hidden = hidden <= 0;
     view.more.textContent = `Show ${Math.min(hidden, PAGE_ROWS)} more (${hidden} older not shown)`;
 
@@ -341,6 +402,28 @@ export class PrivacySidebar extends Widget {
     const status = h('span', { role: 'status', 'aria-live': 'polite' });
     const empty = h('div');
     const budgets = h('div', { class: 'jp-privacy-budgets', 'aria-label': 'Budgets' });
+    const replay = h(
+      'div',
+      { class: 'jp-privacy-replay', role: 'note' },
+      h('strong', { text: 'Replay mode' }),
+      h('span', {
+        text:
+          ' — no data is read here. Every value is a published release from the manifest, ' +
+          'shown as published; nothing is charged. A query that was not published is refused.'
+      })
+    );
+    const scopeButton = (scope: HistoryScope): HTMLButtonElement => {
+      const button = h('button', {
+        class: 'jp-privacy-scope-button',
+        type: 'button',
+        'data-scope': scope
+      }) as HTMLButtonElement;
+      button.addEventListener('click', () => {
+        this.scope = scope;
+      });
+      return button;
+    };
+    const scope = { notebook: scopeButton('notebook'), all: scopeButton('all') };
     const historyTitle = h('h3');
     const noRelease = h('p', { class: 'jp-privacy-muted', text: 'No release yet.' });
     const list = h('ol', { class: 'jp-privacy-releases' });
@@ -359,18 +442,27 @@ export class PrivacySidebar extends Widget {
       live: h(
         'div',
         {},
+        replay,
         budgets,
         h(
           'section',
           { class: 'jp-privacy-history', 'aria-label': 'Release history' },
           historyTitle,
+          h(
+            'div',
+            { class: 'jp-privacy-scope', role: 'group', 'aria-label': 'Show releases of' },
+            scope.notebook,
+            scope.all
+          ),
           noRelease,
           list,
           more
         ),
         details
       ),
+      replay,
       budgets,
+      scope,
       historyTitle,
       noRelease,
       list,

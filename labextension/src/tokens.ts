@@ -1,6 +1,6 @@
 /**
  * Interfaces of the jupyter-privacy frontend: the wire protocol of the
- * `jupyter_privacy` comm (schema "jupyter-privacy/1", see docs/comm-schema.md),
+ * `jupyter_privacy` comm (schema "jupyter-privacy/1.1", see docs/comm-schema.md),
  * the view state the sidebar and status bar render, and the plugin token.
  */
 import { Token } from '@lumino/coreutils';
@@ -42,6 +42,8 @@ export interface IReleaseSummary {
   id: string;
   source: string;
   query: string;
+  /** The query with the options that change its answer: `patients.age.mean(epsilon=0.2)` (1.1). */
+  label?: string;
   epsilon: number;
   delta: number;
   alpha: number;
@@ -49,6 +51,10 @@ export interface IReleaseSummary {
   created: string;
   execution_count: number | null;
   cell_id?: string | null;
+  /** The notebook that made it: its path on the server, or relative to its folder (1.1). */
+  notebook?: string | null;
+  /** A release from the manifest being replayed (a reviewer's session), not this ledger (1.1). */
+  published?: boolean;
   scalar: boolean;
   cells: IReleaseCell[];
   cell_count: number;
@@ -80,11 +86,17 @@ export interface ILineageGraph {
 export interface IEventContext {
   execution_count?: number | null;
   cell_id?: string | null;
+  notebook?: string | null;
 }
+
+/** How the kernel releases: from data (guard-rail or curator) or from a manifest (replay). */
+export type KernelMode = 'guard-rail' | 'curator' | 'replay';
 
 export interface ISnapshotMessage {
   schema: string;
   type: 'snapshot';
+  mode?: KernelMode;
+  notebook?: string | null;
   budget: IBudgetState[];
   releases: IReleaseSummary[];
   lineage?: ILineageGraph | null;
@@ -94,6 +106,7 @@ export interface ISnapshotMessage {
 export interface IEventMessage {
   schema: string;
   type: 'event';
+  mode?: KernelMode;
   event: {
     type: 'charge' | 'release' | 'source_registered' | string;
     source?: string;
@@ -152,12 +165,15 @@ export interface IReleaseView {
   id: string;
   source: string;
   query: string;
+  label: string; // the query with epsilon= (and delta=, alpha=): what makes it this question
   valueText: string; // "47.3 ± 1.2" or "14 values"
   ciText: string; // "95% CI [46.1, 48.5]" or ""
   costText: string; // "ε 0.200" (+ ", δ 1e-7")
   replayed: boolean;
   executionCount: number | null;
   cellId: string | null;
+  notebook: string | null; // the notebook that asked for it
+  published: boolean; // a published release, replayed from a manifest
   mechanism: string;
   created: string;
 }
@@ -165,6 +181,8 @@ export interface IReleaseView {
 /** Everything the sidebar and status bar show. */
 export interface IPrivacyViewState {
   status: ConnectionStatus;
+  /** How the kernel releases; null until the kernel says (or with a 1.0 kernel). */
+  mode: KernelMode | null;
   budgets: IBudgetView[];
   releases: IReleaseView[];
   lineage: ILineageGraph | null;
@@ -186,7 +204,11 @@ export interface IPrivacyTracker {
   readonly changed: ISignal<IPrivacyTracker, IPrivacyViewState>;
   /** The current view state (a "no kernel" state when there is no model). */
   readonly state: IPrivacyViewState;
-  /** Scroll the current notebook to the cell that made a release. */
+  /** The path of the current notebook, or null. */
+  readonly notebookPath: string | null;
+  /** Whether a release was made in the current notebook (by its path or one of its cells). */
+  inCurrentNotebook(release: IReleaseView): boolean;
+  /** Go to the cell that made a release, opening its notebook if it is another one. */
   revealRelease(release: IReleaseView): Promise<boolean>;
   /** Ask the current kernel for a fresh snapshot (at most `limit` releases). */
   requestSnapshot(limit?: number): void;

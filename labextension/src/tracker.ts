@@ -8,8 +8,11 @@ import { Kernel } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { KernelChannel } from './channel';
-import { emptyState } from './model';
+import { emptyState, madeIn } from './model';
 import { IPrivacyModel, IPrivacyTracker, IPrivacyViewState, IReleaseView } from './tokens';
+
+/** Opens a notebook by its path on the server; resolves to its panel when it opens here. */
+export type NotebookOpener = (path: string) => Promise<NotebookPanel | null>;
 
 export class PrivacyTracker implements IPrivacyTracker {
   private _channels = new Map<Kernel.IKernelConnection, KernelChannel>();
@@ -18,7 +21,10 @@ export class PrivacyTracker implements IPrivacyTracker {
   private _current: KernelChannel | null = null;
   private _changed = new Signal<this, IPrivacyViewState>(this);
 
-  constructor(private _notebooks: INotebookTracker) {
+  constructor(
+    private _notebooks: INotebookTracker,
+    private _openNotebook: NotebookOpener | null = null
+  ) {
     _notebooks.widgetAdded.connect((_, panel) => this._watch(panel), this);
     _notebooks.currentChanged.connect(() => this._follow(), this);
     _notebooks.forEach(panel => this._watch(panel));
@@ -46,11 +52,67 @@ export class PrivacyTracker implements IPrivacyTracker {
     this._current?.requestSnapshot(limit);
   }
 
+  get notebookPath(): string | null {
+    return this._panel && !this._panel.isDisposed ? this._panel.context.path : null;
+  }
+
+  /** The ids of the current notebook's cells. */
+  cellIds(panel: NotebookPanel | null = this._panel): Set<string> {
+    const ids = new Set<string>();
+    const cells = panel?.content.model?.cells;
+    if (cells) {
+      for (let i = 0; i < cells.length; i++) {
+        ids.add(cells.get(i).id);
+      }
+    }
+    return ids;
+  }
+
+  inCurrentNotebook(release: IReleaseView, cellIds?: ReadonlySet<string>): boolean {
+    return madeIn(release, this.notebookPath, cellIds ?? this.cellIds());
+  }
+
   async revealRelease(release: IReleaseView): Promise<boolean> {
-    const panel = this._panel;
+    let panel = this._panel;
     if (!panel) {
       return false;
     }
+    if (!this.inCurrentNotebook(release)) {
+      // Made in another notebook: its cell numbers mean nothing here. Open that notebook.
+      panel = await this._openOther(release, panel);
+      if (!panel) {
+        return false;
+      }
+    }
+    return this._reveal(panel, release);
+  }
+
+  private async _openOther(
+    release: IReleaseView,
+    from: NotebookPanel
+  ): Promise<NotebookPanel | null> {
+    if (!release.notebook || !this._openNotebook) {
+      return null;
+    }
+    const here = from.context.path.split('/').slice(0, -1).join('/');
+    const candidates = release.notebook.includes('/')
+      ? [release.notebook]
+      : [here ? `${here}/${release.notebook}` : release.notebook];
+    for (const path of candidates) {
+      try {
+        const opened = await this._openNotebook(path);
+        if (opened) {
+          await opened.context.ready;
+          return opened;
+        }
+      } catch {
+        // not there: try the next spelling
+      }
+    }
+    return null;
+  }
+
+  private async _reveal(panel: NotebookPanel, release: IReleaseView): Promise<boolean> {
     const notebook = panel.content;
     const cells = notebook.widgets;
     let index = -1;
@@ -87,10 +149,17 @@ export class PrivacyTracker implements IPrivacyTracker {
     const ensure = (): void => {
       const kernel = context.session?.kernel ?? null;
       if (kernel) {
-        this._channelFor(kernel);
+        this._channelFor(kernel).setNotebook(panel.context.path);
       }
       this._follow();
     };
+    panel.context.pathChanged.connect(() => {
+      // A rename: the kernel records the new path from now on; the history follows it.
+      ensure();
+      if (panel === this._panel) {
+        this._changed.emit(this.state);
+      }
+    }, this);
     context.kernelChanged.connect(ensure, this);
     context.statusChanged.connect((_: ISessionContext, status: string) => {
       if (panel === this._notebooks.currentWidget) {
@@ -129,6 +198,9 @@ export class PrivacyTracker implements IPrivacyTracker {
     this._panel = panel && !panel.isDisposed ? panel : null;
     const kernel = this._panel?.sessionContext.session?.kernel ?? null;
     const channel = kernel && !kernel.isDisposed ? this._channelFor(kernel) : null;
+    if (channel && this._panel) {
+      channel.setNotebook(this._panel.context.path);
+    }
     if (channel === this._current && panel === this._shown) {
       return;
     }
@@ -137,6 +209,10 @@ export class PrivacyTracker implements IPrivacyTracker {
       this._current?.model.changed.disconnect(this._onModel, this);
       this._current = channel;
       this._current?.model.changed.connect(this._onModel, this);
+      if (channel && channel.model.state.status === 'live') {
+        // Kernels of other notebooks may have spent from the same ledger meanwhile.
+        channel.requestSnapshot();
+      }
     }
     this._changed.emit(this.state);
   }

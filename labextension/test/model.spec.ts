@@ -9,7 +9,10 @@ import {
   formatDelta,
   formatHalfWidth,
   formatValue,
+  madeIn,
   PrivacyModel,
+  releaseView,
+  sameNotebook,
   statusSummary
 } from '../src/model';
 import {
@@ -190,6 +193,17 @@ describe('PrivacyModel', () => {
     expect(model.state.releases).toHaveLength(1);
   });
 
+  it('gives a quantile its rank bound in whole rows', () => {
+    const median = release('q1', {
+      query: 'patients.age.median()',
+      cells: [{ key: null, statistic: 'median', value: 43.01, ci: null, rank_error: 16.51 }]
+    });
+    expect(releaseView(median)).toMatchObject({
+      valueText: '43.01',
+      ciText: 'rank within ±17 rows (95%)'
+    });
+  });
+
   it('summarises a grouped release by its number of values', () => {
     const model = new PrivacyModel();
     const grouped = release('g1', {
@@ -322,5 +336,78 @@ describe('lineage messages', () => {
     model.apply(snapshot());
     expect(model.apply(message)).toBe(true);
     expect(model.state.lineage).toBe(graph);
+  });
+});
+
+describe('labels, notebooks and replay (schema 1.1)', () => {
+  it('labels a release with the options that change its answer', () => {
+    const model = new PrivacyModel();
+    model.apply(
+      snapshot({
+        schema: 'jupyter-privacy/1.1',
+        releases: [
+          release('a', {
+            label: 'patients.visits.mean(epsilon=0.2)',
+            query: 'patients.visits.mean()'
+          }),
+          release('b', {
+            label: 'patients.visits.mean(epsilon=0.5)',
+            query: 'patients.visits.mean()'
+          })
+        ]
+      })
+    );
+    expect(model.state.releases.map(r => r.label)).toEqual([
+      'patients.visits.mean(epsilon=0.2)',
+      'patients.visits.mean(epsilon=0.5)'
+    ]);
+    // a 1.0 kernel sends no label: the query stands in
+    expect(releaseView(release('c')).label).toBe('patients.age.mean()');
+  });
+
+  it('keeps the notebook of each release, the replaying one for a replay', () => {
+    const made = releaseView(release('a', { notebook: 'study/one.ipynb', cell_id: 'x1' }));
+    expect(made).toMatchObject({ notebook: 'study/one.ipynb', cellId: 'x1' });
+    const replayed = releaseView(release('a', { notebook: 'study/one.ipynb' }), true, {
+      execution_count: 2,
+      cell_id: 'y2',
+      notebook: 'study/two.ipynb'
+    });
+    expect(replayed).toMatchObject({ notebook: 'study/two.ipynb', cellId: 'y2' });
+  });
+
+  it('matches a notebook by its path, either spelling, or by one of its cells', () => {
+    expect(sameNotebook('study/one.ipynb', 'study/one.ipynb')).toBe(true);
+    expect(sameNotebook('one.ipynb', 'study/one.ipynb')).toBe(true);
+    expect(sameNotebook('study/one.ipynb', 'study/two.ipynb')).toBe(false);
+    expect(sameNotebook('tone.ipynb', 'study/one.ipynb')).toBe(false);
+    expect(sameNotebook(null, 'study/one.ipynb')).toBe(false);
+    const r = releaseView(release('a', { notebook: 'old-name.ipynb', cell_id: 'c-7' }));
+    expect(madeIn(r, 'study/new-name.ipynb', new Set(['c-7']))).toBe(true); // renamed
+    expect(madeIn(r, 'study/new-name.ipynb', new Set(['c-8']))).toBe(false);
+    expect(madeIn(r, 'old-name.ipynb', new Set())).toBe(true);
+    // nothing recorded (an older ledger, a curator): not hidden from the notebook's history
+    expect(madeIn(releaseView(release('old')), 'study/one.ipynb', new Set())).toBe(true);
+  });
+
+  it('says replay mode in the status bar and marks published releases', () => {
+    const model = new PrivacyModel();
+    model.apply(
+      snapshot({
+        schema: 'jupyter-privacy/1.1',
+        mode: 'replay',
+        releases: [release('p1', { published: true })]
+      })
+    );
+    expect(model.state.mode).toBe('replay');
+    expect(model.state.releases[0]).toMatchObject({ published: true });
+    expect(model.state.releases[0].costText).toBe('ε 0.200 (published; not charged)');
+    const summary = statusSummary(model.state);
+    expect(summary.text).toBe('Replay · patients ε 0.200 / 3.00');
+    expect(summary.title).toContain('Replay mode: every value is a published release');
+    model.apply({ ...event(null, 0.2, { type: 'charge' }), schema: 'jupyter-privacy/1.1' });
+    expect(model.state.mode).toBe('replay'); // an event without a mode keeps it
+    model.apply({ ...snapshot(), schema: 'jupyter-privacy/1.1', mode: 'guard-rail' });
+    expect(statusSummary(model.state).text).toBe('patients ε 0.200 / 3.00');
   });
 });

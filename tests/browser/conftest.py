@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from tests.browser.lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LabServer, lab_server
+from tests.browser.lab import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LabServer,
+    block_the_network,
+    lab_server,
+)
 
 
 def _require_browser() -> None:
@@ -53,8 +60,13 @@ def lab(server: LabServer) -> Iterator[LabServer]:
 
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A page with the network off: every request that does not go to 127.0.0.1 is aborted and
+    listed in ``page.blocked_urls`` (so a chart that needs a CDN stays blank, and a test can
+    say that nothing even tried)."""
     context = browser.new_context(viewport={"width": 1440, "height": 900})
+    blocked = block_the_network(context)
     page = context.new_page()
+    page.blocked_urls = blocked
     page.set_default_timeout(30_000)
     try:
         yield page

@@ -93,6 +93,59 @@ def wait_text(
     )
 
 
+def block_the_network(context: Any) -> list[str]:
+    """Abort every request of ``context`` that leaves this machine; return the list of their
+    URLs (the machine running the tests may have a network: the browser must not use it)."""
+    blocked: list[str] = []
+
+    def route(r: Any) -> None:
+        url = r.request.url
+        if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "file:", "data:", "blob:")):
+            r.continue_()
+        else:
+            blocked.append(url)
+            r.abort()
+
+    context.route("**/*", route)
+    return blocked
+
+
+#: WCAG contrast ratio of an element's text against what is really behind it: the backgrounds
+#: of the element and its ancestors composited from the page down.
+CONTRAST_JS = """(el) => {
+    const parse = c => { const m = (c.match(/[\\d.]+/g) || ['0', '0', '0', '0']).map(Number);
+                         return {r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1}; };
+    const over = (fg, bg) => ({r: fg.r * fg.a + bg.r * (1 - fg.a), g: fg.g * fg.a + bg.g * (1 - fg.a),
+                               b: fg.b * fg.a + bg.b * (1 - fg.a), a: 1});
+    const chain = []; for (let n = el; n; n = n.parentElement) chain.push(n);
+    let bg = {r: 255, g: 255, b: 255, a: 1};
+    for (const n of chain.reverse()) { const c = parse(getComputedStyle(n).backgroundColor);
+                                       if (c.a > 0) bg = over(c, bg); }
+    const fg = over(parse(getComputedStyle(el).color), bg);
+    const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92
+                                                  : Math.pow((v + 0.055) / 1.055, 2.4); };
+                       return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+    const a = lum(fg), b = lum(bg);
+    return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+def readable(locator: Any) -> dict[str, Any]:
+    """How a piece of text reads on screen: its box, whether it is cut off, its contrast."""
+    box = locator.bounding_box()
+    clipped = locator.evaluate(
+        "el => el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1"
+    )
+    size = locator.evaluate("el => parseFloat(getComputedStyle(el).fontSize)")
+    return {
+        "box": box,
+        "clipped": clipped,
+        "font_px": size,
+        "contrast": locator.evaluate(CONTRAST_JS),
+        "text": locator.inner_text(),
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -201,6 +254,15 @@ class LabServer:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
 
+    def set_theme(self, dark: bool) -> None:
+        """JupyterLab's and Notebook 7's theme, for the pages opened from now on."""
+        theme = "JupyterLab Dark" if dark else "JupyterLab Light"
+        self.api(
+            "PUT",
+            "/lab/api/settings/@jupyterlab/apputils-extension:themes",
+            {"raw": json.dumps({"theme": theme})},
+        )
+
     def workspace(self, name: str, source: str, epsilon: float = 3.0) -> Path:
         """A notebook folder with the bundled data and a policy declaring ``source``."""
         folder = self.notebooks / name
@@ -222,16 +284,21 @@ def lab_server(base: Path, extra_args: tuple[str, ...] = ()) -> Iterator[LabServ
 
 
 class Notebook:
-    """A notebook open in JupyterLab, used the way a person would: type, Shift+Enter, look."""
+    """A notebook open in JupyterLab (``ui="lab"``) or Notebook 7 (``ui="notebook"``), used the
+    way a person would: type, Shift+Enter, look."""
 
-    def __init__(self, page: Any, server: LabServer, path: str) -> None:
+    def __init__(self, page: Any, server: LabServer, path: str, ui: str = "lab") -> None:
         self.page = page
         self.server = server
         self.path = path
+        self.ui = ui
 
     def open(self) -> Notebook:
-        # ?reset: a fresh layout, not the tabs that an earlier test left open
-        self.page.goto(f"{self.server.url}/lab/tree/{self.path}?reset&token={self.server.token}")
+        if self.ui == "notebook":
+            url = f"{self.server.url}/notebooks/{self.path}?token={self.server.token}"
+        else:  # ?reset: a fresh layout, not the tabs that an earlier test left open
+            url = f"{self.server.url}/lab/tree/{self.path}?reset&token={self.server.token}"
+        self.page.goto(url)
         self.page.wait_for_selector(
             ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell", timeout=60_000
         )
@@ -256,10 +323,13 @@ class Notebook:
             timeout=timeout,
         )
 
+    def cells(self) -> Any:
+        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+
     def run(self, code: str, timeout: float = 60_000) -> str:
         """Type ``code`` into the last cell, run it, wait for it, return its output text."""
         page = self.page
-        cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+        cells = self.cells()
         count = cells.count()
         cell = cells.nth(count - 1)
         editor = cell.locator(".jp-InputArea-editor .cm-content")

@@ -23,7 +23,7 @@ def test_a_grouped_mean_shows_a_table_and_a_chart_drawn_without_a_cdn(
     assert "95% CI" in card and "noised" in card and "cost ε = 0.300" in card
 
     out = nb.run("charted.groupby('state').income.mean(epsilon=0.5)")
-    assert "charted.groupby('state').income.mean()" in out
+    assert "charted.groupby('state').income.mean(epsilon=0.5)" in out
     assert "CA" in out and "NY" in out  # the table's declared keys
     chart = page.locator(f"{OUTPUTS} .vega-embed").last
     chart.wait_for(state="visible", timeout=30_000)

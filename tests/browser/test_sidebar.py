@@ -86,7 +86,7 @@ def test_a_newcomer_is_told_to_load_the_extension_and_then_sees_every_release_li
     running = cells.nth(cells.count() - 2).locator(".jp-InputArea-prompt").inner_text()
     assert "*" in running, f"the sidebar should update before the cell ends, prompt {running!r}"
     rows = release_rows(page)
-    assert len(rows) == 1 and "patients_live.age.mean()" in rows[0]
+    assert len(rows) == 1 and "patients_live.age.mean(epsilon=0.5)" in rows[0]
     assert re.search(r"\d+(\.\d+)? ± \d", rows[0]), rows[0]  # value ± half-width
     assert "95% CI [" in rows[0] and "ε 0.500" in rows[0]
     nb.wait_idle()
@@ -99,9 +99,9 @@ def test_a_newcomer_is_told_to_load_the_extension_and_then_sees_every_release_li
     wait_status(page, r"^patients_live ε 1\.00 / 3\.00$")
     rows = release_rows(page)
     assert len(rows) == 4
-    assert "patients_live.age.mean()" in rows[0] and "replayed" in rows[0]
+    assert "patients_live.age.mean(epsilon=0.5)" in rows[0] and "replayed" in rows[0]
     assert "not charged again" in rows[0]
-    assert "age >= 65" in rows[1] and "visits.mean()" in rows[1]
+    assert "age >= 65" in rows[1] and "visits.mean(epsilon=0.2)" in rows[1]
     assert "14 values" in rows[2] and "groupby('state')" in rows[2]
     assert "replayed" not in " ".join(rows[1:])
     wait_sidebar(page, r"patients_live \(3 releases\)")  # the lineage arrives after the cell
@@ -127,7 +127,9 @@ def test_clicking_or_pressing_enter_on_a_release_goes_to_its_cell(
     assert not target.evaluate(
         "el => { const r = el.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; }"
     )
-    income = page.locator(f"{SIDEBAR} .jp-privacy-release", has_text="clinic.income.mean()")
+    income = page.locator(
+        f"{SIDEBAR} .jp-privacy-release", has_text="clinic.income.mean(epsilon=0.2)"
+    )
     income.click()
     page.wait_for_function(
         "el => { const r = el.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; }",
@@ -137,8 +139,10 @@ def test_clicking_or_pressing_enter_on_a_release_goes_to_its_cell(
 
     # By keyboard: focus the other release and press Enter.
     last = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(14)
-    count_release = page.locator(f"{SIDEBAR} .jp-privacy-release", has_text="clinic.count()")
-    assert count_release.get_attribute("aria-label").startswith("clinic.count() = ")
+    count_release = page.locator(
+        f"{SIDEBAR} .jp-privacy-release", has_text="clinic.count(epsilon=0.1)"
+    )
+    assert count_release.get_attribute("aria-label").startswith("clinic.count(epsilon=0.1) = ")
     count_release.focus()
     page.keyboard.press("Enter")
     page.wait_for_function(
@@ -229,7 +233,7 @@ def test_the_sidebar_follows_the_current_notebook(lab: LabServer, page: Any) -> 
 
     page.click(".lm-TabBar-tab:has-text('analysis.ipynb')")
     wait_status(page, r"^cohort ε 0\.400 / 3\.00$")
-    assert "cohort.count()" in sidebar_text(page)
+    assert "cohort.count(epsilon=0.4)" in sidebar_text(page)
 
 
 def test_the_dark_theme_keeps_the_sidebar_readable(lab: LabServer, page: Any) -> None:

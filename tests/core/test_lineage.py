@@ -83,7 +83,8 @@ def test_a_scalar_release_carries_its_value_and_interval(ws: Workspace, p: Sensi
     (release,) = _by_kind(build_lineage(ws), "release")
     assert release["scalar"] is True
     assert release["value"] == r.value and release["ci"] == list(r.ci)
-    assert release["label"].startswith("mean = ") and "95% CI" in release["label"]
+    assert release["label"].startswith("mean of age = ") and "95% CI" in release["label"]
+    assert release["call"] == "p.age.mean(epsilon=0.2)"  # the options that change the answer
     assert release["execution_count"] is None  # no kernel set a cell number
 
 
@@ -200,6 +201,9 @@ def test_to_dict_to_json_and_the_text_tree(
     assert text.splitlines()[0] == "Lineage: 1 source(s), 2 transform(s), 2 release(s)"
     assert text.splitlines()[1].startswith("p  (pandas, budget ε = 10.000")
     assert "├─ filter (age >= 40)" in text
-    assert "   └─ p[(p.age >= 40)].groupby('state').size()  →  4 cells: count by state" in text
-    assert "└─ p.age.mean()  →  mean = " in text
+    assert (
+        "   └─ p[(p.age >= 40)].groupby('state').size(epsilon=0.2)  →  4 cells: count by state"
+        in text
+    )
+    assert "└─ p.age.mean(epsilon=0.2)  →  mean of age = " in text
     assert [d for d, _ in lineage.walk()] == [0, 1, 2, 3, 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,12 +84,12 @@ def test_pandas_habits_release_with_policy_defaults(shell: InteractiveShell) -> 
     assert "noised" in text and "ci_low" in text
 
 
-def test_head_is_refused_in_three_short_lines_not_a_traceback(shell: InteractiveShell) -> None:
+def test_head_is_refused_in_a_few_short_lines_not_a_traceback(shell: InteractiveShell) -> None:
     result, text = _run(shell, "import pandas as pd\npd.read_csv('data/patients.csv').head()")
     assert not result.success  # type: ignore[attr-defined]
-    assert "Refused to access rows with head on 'patients'" in text
-    assert "Try: patients.describe()" in text
-    assert "Traceback" not in text and "site-packages" not in text
+    assert "RowAccessError" in text and "Refused to access rows with head on 'patients'" in text
+    assert "Try: pd.read_csv('data/patients.csv').describe()" in text  # the cell's own code
+    assert "Traceback" not in text and "site-packages" not in text and text.count("\n") <= 6
 
 
 def test_a_registered_raw_frame_is_not_displayed_and_aliases_are_named(
@@ -231,3 +232,94 @@ def test_replay_mode_skips_policy_sources_the_manifest_does_not_hold(
     finally:
         ip.run_line_magic("unload_ext", "jupyter_privacy")
         jp.replay(None)
+
+
+def test_releases_record_their_notebook_and_the_manifest_holds_only_this_notebooks(
+    shell: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jupyter_privacy.jupyter import extension
+    from jupyter_privacy.jupyter.comm import KernelContext
+
+    context = extension._loaded.context  # type: ignore[union-attr]
+    assert context is not None
+    _run(shell, "import pandas as pd\ndf = pd.read_csv('data/patients.csv')")
+    context.notebook = "study/first.ipynb"  # what the sidebar's hello says
+    _run(shell, "a = df.age.mean(epsilon=0.2)")
+    # Another notebook on the same ledger: its own kernel, its own context.
+    other = KernelContext(shell)
+    other.notebook = "study/second.ipynb"
+    monkeypatch.setattr(jp.workspace(), "context", other)
+    monkeypatch.setattr(jp.workspace(), "listeners", [other.on_event])
+    _run(shell, "b = df.count(epsilon=0.1)")
+    records = {r["id"]: r["meta"]["context"] for r in jp.workspace().ledger.releases()}
+    assert records[shell.user_ns["a"].id]["notebook"] == "study/first.ipynb"
+    assert records[shell.user_ns["b"].id]["notebook"] == "study/second.ipynb"
+    manifest = json.loads(jp.export_releases(tmp_path / "second.json").read_text())
+    assert [r["payload"]["id"] for r in manifest["releases"]] == [shell.user_ns["b"].id]
+    assert manifest["notebook"] == "study/second.ipynb"
+    everything = json.loads(
+        jp.export_releases(tmp_path / "all.json", every_notebook=True).read_text()
+    )
+    assert len(everything["releases"]) == 2
+    # A rename: the releases made under the old name are still this notebook's.
+    other.notebook = "study/renamed.ipynb"
+    _run(shell, "c = df.count(epsilon=0.15)")
+    renamed = json.loads(jp.export_releases(tmp_path / "renamed.json").read_text())
+    ids = [r["payload"]["id"] for r in renamed["releases"]]
+    assert ids == [shell.user_ns["b"].id, shell.user_ns["c"].id]
+    assert other.notebook_names() == ["study/renamed.ipynb", "study/second.ipynb"]
+    # The first notebook's question asked again here: replayed, so this notebook's result too.
+    _run(shell, "a2 = df.age.mean(epsilon=0.2)")
+    assert shell.user_ns["a2"].replayed
+    replayed = json.loads(jp.export_releases(tmp_path / "replayed.json").read_text())
+    assert shell.user_ns["a"].id in [r["payload"]["id"] for r in replayed["releases"]]
+
+
+def test_use_workspace_keeps_recording_cells_and_notebooks(
+    shell: InteractiveShell, tmp_path: Path
+) -> None:
+    _run(
+        shell,
+        "import jupyter_privacy as jp\njp.use_workspace(r'" + str(tmp_path / "other") + "')\n"
+        "import pandas as pd\n"
+        "q = jp.register(pd.DataFrame({'x': [1, 2, 3] * 20}), name='q',"
+        " budget=jp.Budget(epsilon=1.0), bounds={'x': (0, 5)})",
+    )
+    _run(shell, "r = q.x.mean(epsilon=0.2)")
+    (record,) = jp.workspace().ledger.releases()
+    assert record["meta"]["context"]["execution_count"] is not None
+    assert set(record["meta"]["context"]) == {"execution_count", "cell_id", "notebook"}
+
+
+def test_every_display_has_an_html_and_a_text_form(shell: InteractiveShell) -> None:
+    """What a saved or exported notebook can show without any script: HTML and text for every
+    object the workbench displays (charts: Vega-Lite, SVG and text)."""
+    _run(
+        shell,
+        "import pandas as pd\nimport jupyter_privacy as jp\ndf = pd.read_csv('data/patients.csv')",
+    )
+    cells = {
+        "df": {"text/html", "text/plain"},
+        "df.age": {"text/html", "text/plain"},
+        "df.groupby('state')": {"text/html", "text/plain"},
+        "df.budget": {"text/html", "text/plain"},
+        "df.age.mean(epsilon=0.1)": {"text/html", "text/plain"},
+        "df.count(dry_run=True)": {"text/html", "text/plain"},
+        "jp.budget()": {"text/html", "text/plain"},
+        "jp.lineage()": {"text/html", "text/plain"},
+    }
+    for code, kinds in cells.items():
+        with capture_output() as out:
+            result = shell.run_cell(code)
+        bundles = [o.data for o in out.outputs if not o.update]
+        if result.result is not None:
+            bundles.append(shell.display_formatter.format(result.result)[0])
+        bundles = [b for b in bundles if b]
+        assert len(bundles) == 1 and set(bundles[0]) == kinds, (code, [list(b) for b in bundles])
+        assert "application/vnd.jupyter.widget-view+json" not in bundles[0]
+    with capture_output() as out:
+        shell.run_cell("df.groupby('state').size(epsilon=0.1)")
+    table, chart = (o.data for o in out.outputs if not o.update)  # meters above redraw too
+    assert set(table) == {"text/html", "text/plain"}
+    assert set(chart) == {"application/vnd.vegalite.v5+json", "image/svg+xml", "text/plain"}
+    assert "jpp-meter" in shell.display_formatter.format(shell.user_ns["df"].budget)[0]["text/html"]

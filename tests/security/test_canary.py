@@ -101,7 +101,7 @@ def test_the_sentinel_never_leaves(home: Path, tmp_path: Path) -> None:
         texts += [json.dumps(o.data, default=str) for o in out.outputs]
         texts += [json.dumps(m, default=str) for m in comm.sent]
         for w in (jp.budget(), jp.lineage()):
-            texts.append(json.dumps(w.get_state(), default=str))
+            texts.append(json.dumps(w._repr_mimebundle_(), default=str))  # what a page shows
         texts.append(jp.audit().to_json())
         texts.append(json.dumps(jp.workspace().export_manifest(), default=str))
         texts.append((tmp_path / "ledger.sqlite").read_bytes().decode("latin-1"))
