@@ -179,12 +179,17 @@ def require_bounds(
     """The column's public bounds, or the refusal that says how to declare them."""
     stat = statistic or query.statistic
     if not info.numeric:
+        countable = info.keys is not None or spec.budget.mode == "zcdp"
         raise UnsupportedOperationError(
             f"compute {stat} of '{column}'",
             spec.name,
             f"'{column}' is not numeric ({info.kind})",
             [("supported", "count, value_counts on non-numeric columns")],
-            [f"{spec.name}.{column}.value_counts()"],
+            [
+                f"{spec.name}.{column}.value_counts()"
+                if countable
+                else f"{spec.name}.{column}.count()"
+            ],
         )
     if info.bounds is None:
         raise MissingBoundsError(

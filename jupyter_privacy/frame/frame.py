@@ -6,13 +6,21 @@ import ast
 from collections.abc import Sequence
 from typing import Any
 
+import pandas as pd
+
 from jupyter_privacy.core.errors import InvalidArgumentError, UnsupportedOperationError
 from jupyter_privacy.core.expr import Expr
 from jupyter_privacy.core.plan import Step
 from jupyter_privacy.core.schema import ColumnInfo, apply_steps
 from jupyter_privacy.core.workspace import BudgetState, Workspace
 from jupyter_privacy.frame.groupby import SensitiveGroupBy
-from jupyter_privacy.frame.refusals import FRAME_SUPPORTED, ROW_ACCESS, row_access, unsupported
+from jupyter_privacy.frame.refusals import (
+    FRAME_SUPPORTED,
+    ROW_ACCESS,
+    no_such_column,
+    row_access,
+    unsupported,
+)
 from jupyter_privacy.frame.runner import Result, run_query
 from jupyter_privacy.frame.series import SensitiveSeries
 
@@ -107,7 +115,9 @@ class SensitiveFrame:
             return SensitiveSeries(self, Expr.col(name), name)
         if name in ROW_ACCESS:
             raise row_access(name, self._source, self._source)
-        raise unsupported(f"DataFrame.{name}", self._source, FRAME_SUPPORTED)
+        if name.startswith("_") or hasattr(pd.DataFrame, name):
+            raise unsupported(f"DataFrame.{name}", self._source, FRAME_SUPPORTED)
+        raise no_such_column(name, self._schema(), self._source)
 
     def __setitem__(self, name: str, value: Any) -> None:
         """``df['x'] = expr`` adds a derived column to this frame's plan."""
@@ -143,6 +153,45 @@ class SensitiveFrame:
 
     def clip(self, lower: Any = None, upper: Any = None, **_: Any) -> SensitiveFrame:
         raise unsupported("DataFrame.clip", self._source, "clip a column: df.age.clip(0, 110)")
+
+    def isna(self) -> SensitiveFrame:
+        """Each column as 1 where it is missing, 0 elsewhere: ``df.isna().sum()`` counts the
+        missing values of every column (noisy), ``df.isna().mean()`` gives their share."""
+        frame = self
+        for name in self._schema():
+            missing = Expr("cast", (Expr("isna", (Expr.col(name),)), "int"))
+            frame = frame._with(Step("assign", missing, name))
+        return frame
+
+    isnull = isna
+
+    def notna(self) -> SensitiveFrame:
+        """Each column as 1 where it has a value, 0 where it is missing."""
+        frame = self
+        for name in self._schema():
+            present = Expr("cast", (Expr("notna", (Expr.col(name),)), "int"))
+            frame = frame._with(Step("assign", present, name))
+        return frame
+
+    notnull = notna
+
+    def value_counts(self, subset: str | Sequence[str] | None = None, **opts: Any) -> Result:
+        """``df.value_counts('state')`` (noisy counts per key); several columns count their
+        combinations, like ``df.groupby([...]).size()``."""
+        if subset is None:
+            raise unsupported(
+                "DataFrame.value_counts() over every column",
+                self._source,
+                f"{self._source}.value_counts('COLUMN') or {self._source}.groupby([...]).size()",
+            )
+        names = [subset] if isinstance(subset, str) else list(subset)
+        if len(names) == 1:
+            return self[names[0]].value_counts(**opts)  # type: ignore[no-any-return]
+        return self.groupby(names).size(**opts)
+
+    def info(self) -> None:
+        """Print the public schema: columns, kinds, bounds, keys and the budget (no data)."""
+        print(repr(self))
 
     def groupby(self, by: str | Sequence[str], **_: Any) -> SensitiveGroupBy:
         keys = (by,) if isinstance(by, str) else tuple(by)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from jupyter_privacy.core.errors import RowAccessError, UnsupportedOperationError
+import difflib
+from collections.abc import Iterable
+
+from jupyter_privacy.core.errors import (
+    InvalidArgumentError,
+    RowAccessError,
+    UnsupportedOperationError,
+)
 
 ROW_ACCESS = {
     **dict.fromkeys(["head", "tail", "sample", "nlargest", "nsmallest"], "{s}.describe()"),
@@ -83,9 +90,20 @@ SERIES_SUPPORTED = (
 GROUPBY_SUPPORTED = "size, count, [col].sum/mean/median/quantile/var/std/min/max, agg({...})"
 
 
-def row_access(what: str, source: str, shown: str) -> RowAccessError:
-    """The refusal for raw access ``what`` (a method or protocol) on ``shown``."""
-    fix = ROW_ACCESS.get(what, "{s}.describe()").format(s=shown)
+#: A series has no columns to assign or group: its fixes derive or count it instead.
+SERIES_FIXES = {
+    "{s}.assign(new={s}.COLUMN * 2)": "{s} * 2",
+    "{s}.groupby('KEY').size()": "{s}.value_counts()",
+}
+
+
+def row_access(what: str, source: str, shown: str, series: bool = False) -> RowAccessError:
+    """The refusal for raw access ``what`` (a method or protocol) on ``shown`` (a frame, or a
+    series when ``series``)."""
+    template = ROW_ACCESS.get(what, "{s}.describe()")
+    if series:
+        template = SERIES_FIXES.get(template, template)
+    fix = template.format(s=shown)
     label = what if what.startswith("__") or what in ("len()", "iteration") else f"{what}"
     return RowAccessError(
         f"access rows with {label}",
@@ -93,6 +111,21 @@ def row_access(what: str, source: str, shown: str) -> RowAccessError:
         "raw rows never leave a registered source; only noisy aggregates do",
         [("instead", "aggregates with noise and a confidence interval")],
         [fix],
+    )
+
+
+def no_such_column(name: str, columns: Iterable[str], source: str) -> InvalidArgumentError:
+    """A name that is neither a column nor a pandas method: most likely a typo of a column."""
+    names = sorted(columns)
+    close = difflib.get_close_matches(name, names, n=1)
+    return InvalidArgumentError(
+        f"read column '{name}'",
+        source,
+        f"there is no column '{name}'",
+        [("columns", ", ".join(names) or "(none)")],
+        [f"{source}.{close[0]}" if close[0].isidentifier() else f"{source}[{close[0]!r}]"]
+        if close
+        else [],
     )
 
 

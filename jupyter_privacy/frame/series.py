@@ -264,11 +264,34 @@ class SensitiveSeries:
         """Number of non-null values (noisy)."""
         return self._agg("count", {}, opts)
 
+    def _numbers(self) -> SensitiveSeries:
+        """A boolean condition counts as 1 and 0 (``(df.age > 65).mean()`` is a share)."""
+        return self.astype(int) if self.dtype == "bool" else self
+
     def sum(self, **opts: Any) -> Result:
-        return self._agg("sum", {}, opts)
+        """Sum of the clipped values (a condition sums to how many rows meet it)."""
+        return self._numbers()._agg("sum", {}, opts)
 
     def mean(self, **opts: Any) -> Result:
-        return self._agg("mean", {}, opts)
+        """Mean of the clipped values (of a condition: the share of rows that meet it)."""
+        return self._numbers()._agg("mean", {}, opts)
+
+    def plot(self, kind: str = "hist", bins: int = 10, **opts: Any) -> Any:
+        """A chart of the column's noisy histogram (numbers) or noisy counts (keyed columns):
+        the rows cannot be drawn, their distribution can. Charged like ``hist``."""
+        if kind not in ("hist", "bar"):
+            raise unsupported(
+                f"Series.plot(kind={kind!r})",
+                self._frame._source,
+                "plot(kind='hist') or plot(kind='bar')",
+            )
+        info = self.info
+        release = (
+            self.hist(bins=bins, **opts)
+            if info.numeric and kind == "hist"
+            else self.value_counts(**opts)
+        )
+        return release.chart() if hasattr(release, "chart") else release
 
     def median(self, **opts: Any) -> Result:
         return self._agg("median", {}, opts)
@@ -304,7 +327,7 @@ class SensitiveSeries:
     def __getattr__(self, name: str) -> Any:
         shown = f"{self._frame._source}.{self.name}"
         if name in ROW_ACCESS:
-            raise row_access(name, self._frame._source, shown)
+            raise row_access(name, self._frame._source, shown, series=True)
         if name.startswith("_"):
             raise AttributeError(name)
         raise unsupported(f"Series.{name}", self._frame._source, SERIES_SUPPORTED)
@@ -313,7 +336,9 @@ class SensitiveSeries:
         raise unsupported(f"setting Series.{name}", self._frame._source, SERIES_SUPPORTED)
 
     def __getitem__(self, key: Any) -> Any:
-        raise row_access("iloc", self._frame._source, f"{self._frame._source}.{self.name}")
+        raise row_access(
+            "iloc", self._frame._source, f"{self._frame._source}.{self.name}", series=True
+        )
 
     def __len__(self) -> int:
         raise row_access("len()", self._frame._source, self._frame._source)
@@ -322,7 +347,9 @@ class SensitiveSeries:
         raise row_access("iteration", self._frame._source, self._frame._source)
 
     def __array__(self, *args: Any, **kwargs: Any) -> Any:
-        raise row_access("__array__", self._frame._source, f"{self._frame._source}.{self.name}")
+        raise row_access(
+            "__array__", self._frame._source, f"{self._frame._source}.{self.name}", series=True
+        )
 
     def __bool__(self) -> bool:
         raise unsupported(
@@ -335,6 +362,8 @@ class SensitiveSeries:
         raise row_access("pickling", self._frame._source, self._frame._source)
 
     def __float__(self) -> float:
-        raise row_access("float()", self._frame._source, f"{self._frame._source}.{self.name}")
+        raise row_access(
+            "float()", self._frame._source, f"{self._frame._source}.{self.name}", series=True
+        )
 
     __int__ = __float__

@@ -113,7 +113,7 @@ def test_bad_epsilon_is_refused_and_charges_nothing(
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda p: p.nope, "use DataFrame.nope"),
+        (lambda p: p.nope, "there is no column 'nope'"),
         (lambda p: p["nope"], "there is no column 'nope'"),
         (lambda p: p[["age", "nope"]], "there is no column 'nope'"),
         (lambda p: p.groupby("nope"), "there is no column 'nope'"),

@@ -294,3 +294,44 @@ def test_plain_text_reprs_show_value_interval_cost_and_mechanism(
     assert "patients.groupby('state').size()" in table and "ci_low" in table
     frame_repr = repr(patients)
     assert "rows are not shown" in frame_repr and "budget" in frame_repr
+
+
+# --- pandas habits that have a private answer ------------------------------------------------------
+
+
+def test_pandas_habits_get_private_answers(patients: jp.SensitiveFrame) -> None:
+    share = (patients.age > 65).mean(epsilon=5.0)
+    assert 0 <= float(share) <= 1 and share.ci[0] <= float(share) <= share.ci[1]
+    assert "astype('int')" in share.query and ".mean()" in share.query
+    assert abs(float((patients.age > 65).sum(epsilon=5.0)) - 400 * float(share)) < 60
+    missing = patients.isna().sum(epsilon=5.0).to_pandas()
+    assert set(missing.index) == {
+        "age",
+        "income",
+        "state",
+        "city",
+    }  # the privacy unit is not summed
+    assert (missing["value"] >= 0).all()
+    by_state = patients.value_counts("state", epsilon=1.0)
+    assert sorted(c.key[0] for c in by_state.cells) == sorted(STATES)
+    pairs = patients.assign(old=patients.age > 65).value_counts(["state", "old"], epsilon=1.0)
+    assert len(pairs.cells) == len(STATES) * 2
+    chart = patients.age.plot(epsilon=1.0)
+    assert chart.to_dict()["layer"][0]["mark"]["type"] == "bar"
+
+
+def test_info_prints_the_schema_and_no_rows(
+    patients: jp.SensitiveFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert patients.info() is None
+    out = capsys.readouterr().out
+    assert "age" in out and "bounds (18, 90)" in out and "rows are not shown" in out
+
+
+def test_a_typo_names_the_missing_column_and_the_closest_one(patients: jp.SensitiveFrame) -> None:
+    with pytest.raises(jp.InvalidArgumentError) as err:
+        patients.agee.mean()
+    text = str(err.value)
+    assert "there is no column 'agee'" in text and "Try: patients.age" in text
+    with pytest.raises(jp.UnsupportedOperationError, match=r"DataFrame\.pivot_table"):
+        patients.pivot_table()
