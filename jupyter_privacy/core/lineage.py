@@ -12,8 +12,9 @@ release records — plans, released values and metadata — so it can never hold
      "edges": [{"from": "<node id>", "to": "<node id>"}, ...]}
 
 Data versions are named ``v1``, ``v2``… in order of first release. The ledger's content
-fingerprint is deliberately left out: it is an exact (unsalted) hash of the data, so publishing it
-would let someone who knows all rows but one test guesses about the last.
+fingerprint is deliberately left out, here and in exported manifests: it is keyed with the
+workspace's secret, but whoever holds that key and knows all rows but one could test guesses
+about the last.
 """
 
 from __future__ import annotations

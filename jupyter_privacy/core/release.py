@@ -239,7 +239,9 @@ class ReleaseTable:
         head = f"{self.query}   cost {self.meta.cost_text()}   [{tags}]"
         body = self.to_pandas().to_string() if self.cells else "(no rows released)"
         level = f"{(1 - self.alpha) * 100:g}%"
-        return f"{head}\n{body}\n({level} intervals; quantiles carry a rank bound)"
+        ranked = any(c.rank_error is not None for c in self.cells)
+        note = "; quantiles carry a rank bound (rank_error, in rows)" if ranked else ""
+        return f"{head}\n{body}\n({level} intervals{note})"
 
     __str__ = __repr__
 

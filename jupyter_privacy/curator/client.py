@@ -503,9 +503,14 @@ def _check_sendable(options: Mapping[str, Any], source: str, op: str) -> None:
 
 
 def _context(context: Mapping[str, Any]) -> dict[str, Any]:
+    """What the protocol carries of the kernel's context: the cell and the notebook."""
     count = context.get("execution_count")
     ok = isinstance(count, int) and not isinstance(count, bool) and count >= 0
-    return {"execution_count": count if ok else None}
+    texts = {
+        k: v if isinstance(v, str) and len(v) <= 1024 else None
+        for k, v in ((k, context.get(k)) for k in ("cell_id", "notebook"))
+    }
+    return {"execution_count": count if ok else None, **texts}
 
 
 def connect(

@@ -139,10 +139,14 @@ _OPTIONS: dict[str, Any] = {
     },
     "additionalProperties": False,
 }
+_TEXT_OR_NULL = {"anyOf": [{"type": "string", "maxLength": 1024}, {"type": "null"}]}
+#: Public facts about where a release was asked for (recorded with it, shown by the sidebar).
 _CONTEXT: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "execution_count": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]}
+        "execution_count": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]},
+        "cell_id": _TEXT_OR_NULL,
+        "notebook": _TEXT_OR_NULL,
     },
     "additionalProperties": False,
 }
