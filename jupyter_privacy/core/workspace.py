@@ -210,6 +210,7 @@ class Workspace:
         with self._lock:
             self.sources[name] = spec
             self._fingerprints.pop(name, None)
+        engine.warm(spec)  # bounded rows and fingerprint, in the background: ready when asked
         self._emit({"type": "source_registered", "source": name})
         return spec
 
@@ -269,7 +270,8 @@ class Workspace:
                         "id": r["id"],
                         "scalar": r["scalar"],
                         "cells": r["cells"],
-                        "meta": meta,
+                        # the data version's fingerprint stays in the ledger: never published
+                        "meta": {k: v for k, v in meta.items() if k != "fingerprint"},
                     },
                 }
             )
@@ -662,7 +664,8 @@ class Workspace:
                 "rho": float(cost.rho),
                 "mechanism": prepared.mechanism,
                 "created": now(),
-                "by": list(query.by),
+                # what the cells are keyed by: the group keys, or the column counted
+                "by": list(query.by) or _counted(query),
                 "fingerprint": fingerprint,
                 "context": self.context(),
                 "cost_key": cache_key(cost, alpha),
@@ -729,6 +732,11 @@ class Workspace:
                 listener(event)
             except Exception:  # a broken display must never break a release
                 continue
+
+
+def _counted(query: Query) -> list[str]:
+    counts = query.statistic in ("value_counts", "hist") and query.column is not None
+    return [str(query.column)] if counts else []
 
 
 def cache_key(cost: Cost, alpha: float) -> str:

@@ -27,12 +27,12 @@ def test_a_rewritten_file_is_read_afresh(home: Path, tmp_path: Path) -> None:
     df = jp.register(path, name="people", budget=jp.Budget(epsilon=1e6))
     first = df.count(epsilon=1e4)
     assert abs(first.value - 100) < 5
-    assert len(ROW_CACHE._entries) == 1
+    assert len(ROW_CACHE._rows) == 1
     _write(path, 1000)
     os.utime(path, ns=(1, 1))  # a new stamp even on a coarse-grained file system
     second = df.count(epsilon=1e4)
     assert abs(second.value - 1000) < 5
-    assert len(ROW_CACHE._entries) == 1  # the old version was dropped
+    assert len(ROW_CACHE._rows) == 1  # the old version was dropped
 
 
 def test_the_cache_keeps_rows_after_contribution_bounding(home: Path, tmp_path: Path) -> None:
@@ -53,7 +53,7 @@ def test_a_zero_limit_turns_the_cache_off(
     _write(path, 200)
     df = jp.register(path, name="people", budget=jp.Budget(epsilon=1e6))
     assert abs(df.count(epsilon=1e4).value - 200) < 5
-    assert not ROW_CACHE._entries
+    assert not ROW_CACHE._rows
 
 
 def test_least_recently_used_files_leave_when_the_limit_is_passed(
@@ -74,4 +74,4 @@ def test_least_recently_used_files_leave_when_the_limit_is_passed(
         )
     frames[0].count(epsilon=1.0)
     frames[1].count(epsilon=1.0)
-    assert [key[0].name for key in ROW_CACHE._entries] == ["t1.csv"]
+    assert [key[1].name for key in ROW_CACHE._rows] == ["t1.csv"]

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import polars as pl
 
-from jupyter_privacy.core.engine.data import column_kinds, file_format, file_stamp, fingerprint
+from jupyter_privacy.core.engine.data import (
+    column_kinds,
+    file_format,
+    file_stamp,
+    fingerprint,
+    pandas_snapshot,
+    warm,
+)
 from jupyter_privacy.core.errors import PolicyError
 
 if TYPE_CHECKING:
@@ -27,6 +34,7 @@ __all__ = [
     "normalise_source",
     "prepare",
     "rho_of_epsilon",
+    "warm",
 ]
 
 
@@ -74,8 +82,10 @@ def _label(path: Path) -> str | None:
 def normalise_source(data: Any) -> tuple[Any, str, str | None]:
     """(handle the engine can open, origin, default name) for a path or a frame.
 
-    pandas frames are snapshotted into polars once, so later edits to the original frame cannot
-    silently change a registered source.
+    A frame is snapshotted: a pandas frame is copied (its arrays; text cells are immutable), a
+    polars frame cloned (its buffers are shared until either side writes, then copied), so later
+    edits to the original cannot change a registered source, nor make a recorded release be
+    replayed for other data. Register again to use them: a new data version.
     """
     if isinstance(data, str | Path):
         path = Path(data).expanduser().resolve()
@@ -101,23 +111,9 @@ def normalise_source(data: Any) -> tuple[Any, str, str | None]:
                 "the data must have uniquely named columns",
                 [("columns", str(len(data.columns)))],
             )
-        frame = data.copy()
-        objects = [c for c in frame.columns if frame[c].dtype == object]
-        if objects:
-            frame = frame.astype({c: "string" for c in objects})
-        frame.columns = [str(c) for c in frame.columns]
-        try:
-            snapshot = pl.from_pandas(frame)
-        except Exception as exc:  # arrow messages can quote cell values
-            raise PolicyError(
-                "register",
-                "?",
-                "the pandas frame could not be converted",
-                [("error", type(exc).__name__)],
-            ) from None
-        return snapshot, "pandas", None
+        return pandas_snapshot(data), "pandas", None
     if isinstance(data, pl.DataFrame):
-        return data, "polars", None
+        return data.clone(), "polars", None
     if isinstance(data, pl.LazyFrame):
         return data, "polars-lazy", None
     raise PolicyError(

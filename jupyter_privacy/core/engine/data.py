@@ -6,11 +6,14 @@ Nothing here returns a row to a caller outside the engine.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +113,52 @@ def open_lazy(data: Any, kinds: dict[str, ColumnInfo] | None = None) -> pl.LazyF
     return lf.with_columns(casts) if casts else lf
 
 
+def _pandas_kind(dtype: Any) -> Kind:
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "int"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    if pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        return "str"
+    return "other"
+
+
+def _stored_kinds(data: Any) -> dict[str, Kind]:
+    """The stored kind of each column, from metadata only (a pandas frame is not converted)."""
+    if isinstance(data, pd.DataFrame):
+        return {str(name): _pandas_kind(dtype) for name, dtype in data.dtypes.items()}
+    return {name: _kind(dtype) for name, dtype in _scan(data).collect_schema().items()}
+
+
+def pandas_snapshot(data: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a pandas frame that polars converts without fail: text, category and object
+    columns become pandas strings (a mixed object column would otherwise fail the conversion
+    on some values only); numbers, booleans and dates are copied as they are."""
+    frame = data.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    safe = (
+        pd.api.types.is_bool_dtype,
+        pd.api.types.is_numeric_dtype,
+        pd.api.types.is_datetime64_any_dtype,
+    )
+    text = [
+        c
+        for c in frame.columns
+        if not any(check(frame[c].dtype) for check in safe)
+        and not isinstance(frame[c].dtype, pd.StringDtype)
+    ]
+    if text and len(frame) * len(text) >= 2_000_000:  # seconds, not milliseconds: say so
+        print(
+            f"jupyter-privacy: copying {len(text)} text column(s) of a large frame as strings "
+            "(a second or two per column; pandas' 'string' dtype would skip this)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return frame.astype({c: "string" for c in text}) if text else frame
+
+
 def column_kinds(
     data: Any, dtypes: Mapping[str, Kind], implied: Mapping[str, Kind]
 ) -> dict[str, Kind]:
@@ -117,7 +166,7 @@ def column_kinds(
     of its declared kind (``dtypes``), else of the kind its bounds or keys imply, else text.
     Parquet metadata and frame dtypes are public; ``dtypes`` overrides them (never for columns
     of another type, such as dates, which have no safe conversion)."""
-    stored = {name: _kind(dtype) for name, dtype in _scan(data).collect_schema().items()}
+    stored = _stored_kinds(data)
     if isinstance(data, Path) and file_format(data) == "csv":
         return {name: dtypes.get(name) or implied.get(name) or "str" for name in stored}
     out: dict[str, Kind] = {}
@@ -134,8 +183,21 @@ def column_kinds(
     return out
 
 
+def version_key(data: Any) -> tuple[Any, ...]:
+    """Identity of a data version: a file's path, size and mtime, or the snapshot object
+    (snapshots never change: ``engine.normalise_source``)."""
+    if isinstance(data, Path):
+        return ("file", data, *file_stamp(data))
+    return ("object", id(data))
+
+
 def fingerprint(data: Any) -> str:
-    """A content fingerprint: a new version of the data gets a new release cache."""
+    """A content fingerprint: a new version of the data gets a new release cache. Computed once
+    per version (usually in the background right after registration, see ``warm``)."""
+    return CACHE.fingerprint(data)
+
+
+def _fingerprint(data: Any) -> str:
     h = hashlib.sha256()
     if isinstance(data, Path):
         h.update(b"file:")
@@ -293,16 +355,36 @@ def _clean_floats(lf: pl.LazyFrame, only: tuple[str, ...] | None = None) -> pl.L
     return lf.with_columns([pl.col(n).fill_nan(None) for n in floats])
 
 
+def _bound(lf: pl.LazyFrame, unit: str, k: int) -> pl.LazyFrame:
+    """At most ``k`` rows per privacy unit, the first ones in the source's order, by hashing the
+    unit once (a window over every unit costs several times more on millions of units)."""
+    lf = lf.filter(pl.col(unit).is_not_null())
+    if k == 1:
+        return lf.filter(pl.col(unit).is_first_distinct())
+    columns = lf.collect_schema().names()
+    return lf.group_by(unit).head(k).select(columns)
+
+
 def _bounded_rows(spec: SourceSpec) -> pl.LazyFrame:
     """Source rows in their public kinds, NaN as null, and at most ``max_rows_per_unit`` rows
-    per privacy unit."""
+    per privacy unit (lazily: for sources too large to keep in memory)."""
     lf = _clean_floats(open_lazy(spec.data, dict(spec.schema)))
-    if spec.privacy_unit is not None:
-        unit = pl.col(spec.privacy_unit)
-        lf = lf.filter(unit.is_not_null()).filter(
-            pl.int_range(pl.len()).over(spec.privacy_unit) < spec.max_rows_per_unit
-        )
-    return lf
+    if spec.privacy_unit is None:
+        return lf
+    return _bound(lf, spec.privacy_unit, spec.max_rows_per_unit)
+
+
+def bounded_frame(spec: SourceSpec) -> pl.DataFrame:
+    """``_bounded_rows``, collected. When every unit has one row (a unique id: the common case)
+    nothing needs dropping, and one count of distinct units says so faster than bounding."""
+    frame = _clean_floats(open_lazy(spec.data, dict(spec.schema))).collect()
+    unit = spec.privacy_unit
+    if unit is None:
+        return frame
+    ids = frame.get_column(unit)
+    if ids.null_count() == 0 and ids.n_unique() == frame.height:
+        return frame
+    return _bound(frame.lazy(), unit, spec.max_rows_per_unit).collect()
 
 
 def cache_limit_bytes() -> int:
@@ -314,56 +396,155 @@ def cache_limit_bytes() -> int:
     return max(int(mb * 2**20), 0)
 
 
-class _RowCache:
-    """The bounded rows of recently used file sources, kept in memory between releases.
+_WARM: tuple[int, ThreadPoolExecutor] | None = None
 
-    A release over a file otherwise re-reads and re-parses it every time, which dominates the
-    cost of a simple aggregate on large files. Entries are keyed by the file's path, size and
-    mtime, so a new version of the file is read afresh; least recently used entries go first
-    when the total passes ``cache_limit_bytes``. Files that would not fit are streamed.
+
+def _warm_pool() -> ThreadPoolExecutor:
+    """One background worker (rebuilt after a fork, whose child inherits no threads)."""
+    global _WARM
+    if _WARM is None or _WARM[0] != os.getpid():
+        _WARM = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="jp-warm"))
+    return _WARM[1]
+
+
+class _SourceCache:
+    """The bounded rows and the fingerprint of recently used sources, kept between releases.
+
+    A release otherwise re-reads (a file) or re-converts (a pandas frame) the data and bounds
+    contributions again, which dominates the cost of a simple aggregate on large data. Entries
+    are keyed by data version: a file's path, size and mtime (a rewritten file is read afresh),
+    or a registered snapshot. Least recently used entries go first when the total passes
+    ``cache_limit_bytes``; data that would not fit is streamed instead. ``warm`` fills an entry
+    in the background right after registration, so the first release finds it ready.
     """
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[tuple[Any, ...], pl.DataFrame] = OrderedDict()
+        self._rows: OrderedDict[tuple[Any, ...], pl.DataFrame] = OrderedDict()
+        self._owners: dict[tuple[Any, ...], Any] = {}  # keeps each keyed snapshot's id valid
+        self._fingerprints: dict[tuple[Any, ...], str] = {}
+        self._pending: dict[tuple[Any, ...], Future[None]] = {}
+        self._pending_versions: dict[tuple[Any, ...], Future[None]] = {}
         self._lock = threading.Lock()
 
-    def get(self, spec: SourceSpec) -> pl.LazyFrame:
+    def _key(self, spec: SourceSpec) -> tuple[Any, ...] | None:
+        """(where, which version, how bounded), or None for data not to keep in memory."""
         limit = cache_limit_bytes()
-        if not isinstance(spec.data, Path) or limit == 0:
-            return _bounded_rows(spec)
-        size, mtime = file_stamp(spec.data)
-        if size * 4 > limit:  # a compressed file can grow several-fold in memory
-            return _bounded_rows(spec)
+        data = spec.data
+        if limit == 0 or isinstance(data, pl.LazyFrame):
+            return None
         kinds = tuple(sorted((c, i.kind) for c, i in spec.schema.items()))
-        key = (spec.data, size, mtime, spec.privacy_unit, spec.max_rows_per_unit, kinds)
+        bounding = (spec.privacy_unit, spec.max_rows_per_unit, kinds)
+        if isinstance(data, Path):
+            size, mtime = file_stamp(data)
+            if size * 4 > limit:  # a compressed file can grow several-fold in memory
+                return None
+            return ("file", data, size, mtime, *bounding)
+        if isinstance(data, pl.DataFrame):
+            size = int(data.estimated_size())
+        else:
+            size = int(data.memory_usage(deep=False).sum())
+        if size > limit:
+            return None
+        return ("frame", spec.name, id(data), *bounding)
+
+    def warm(self, spec: SourceSpec) -> None:
+        """Start computing the source's bounded rows and fingerprint in the background."""
+        key = self._key(spec)
         with self._lock:
-            frame = self._entries.get(key)
+            if key is None or key in self._rows or key in self._pending:
+                return
+            job = _warm_pool().submit(self._fill, spec, key)
+            self._pending[key] = job
+            self._pending_versions[version_key(spec.data)] = job
+
+    def _wait(self, key: tuple[Any, ...]) -> None:
+        with self._lock:
+            pending = self._pending.get(key)
+        if pending is not None:  # a failed warm-up is computed again by the caller
+            with contextlib.suppress(Exception):
+                pending.result()
+
+    def _fill(self, spec: SourceSpec, key: tuple[Any, ...]) -> None:
+        try:
+            self.fingerprint(spec.data, wait=False)
+            self._store(spec, key, bounded_frame(spec))
+        finally:
+            with self._lock:
+                self._pending.pop(key, None)
+                self._pending_versions.pop(version_key(spec.data), None)
+
+    def _store(self, spec: SourceSpec, key: tuple[Any, ...], frame: pl.DataFrame) -> None:
+        limit = cache_limit_bytes()
+        with self._lock:
+            same_source = [k for k in self._rows if k[:2] == key[:2] and k != key]
+            for k in same_source:  # an older version of the same file, or a replaced snapshot
+                self._drop(k)
+            if frame.estimated_size() > limit:
+                return
+            self._rows[key] = frame
+            self._owners[key] = spec.data
+            total = sum(f.estimated_size() for f in self._rows.values())
+            while total > limit and self._rows:
+                oldest = next(iter(self._rows))
+                total -= self._rows[oldest].estimated_size()
+                self._drop(oldest)
+
+    def _drop(self, key: tuple[Any, ...]) -> None:
+        self._rows.pop(key, None)
+        self._owners.pop(key, None)
+
+    def rows(self, spec: SourceSpec) -> pl.LazyFrame:
+        """The source's bounded rows, from memory when they fit."""
+        key = self._key(spec)
+        if key is None:
+            return _bounded_rows(spec)
+        self._wait(key)
+        with self._lock:
+            frame = self._rows.get(key)
             if frame is not None:
-                self._entries.move_to_end(key)
+                self._rows.move_to_end(key)
                 return frame.lazy()
-        frame = _bounded_rows(spec).collect()
-        with self._lock:
-            stale = [k for k in self._entries if k[0] == spec.data]
-            for k in stale:  # older versions of the same file
-                del self._entries[k]
-            self._entries[key] = frame
-            total = sum(f.estimated_size() for f in self._entries.values())
-            while total > limit and self._entries:
-                _, dropped = self._entries.popitem(last=False)
-                total -= dropped.estimated_size()
+        frame = bounded_frame(spec)
+        self._store(spec, key, frame)
         return frame.lazy()
+
+    def fingerprint(self, data: Any, wait: bool = True) -> str:
+        version = version_key(data)
+        if wait:
+            with self._lock:
+                pending = self._pending_versions.get(version)
+            if pending is not None:
+                with contextlib.suppress(Exception):
+                    pending.result()
+        with self._lock:
+            known = self._fingerprints.get(version)
+        if known is not None:
+            return known
+        fp = _fingerprint(data)
+        with self._lock:
+            if len(self._fingerprints) > 256:
+                self._fingerprints.clear()
+            self._fingerprints[version] = fp
+        return fp
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
+            self._rows.clear()
+            self._owners.clear()
+            self._fingerprints.clear()
 
 
-ROW_CACHE = _RowCache()
+CACHE = _SourceCache()
+ROW_CACHE = CACHE  # the name the tests and benchmarks know
+
+
+def warm(spec: SourceSpec) -> None:
+    CACHE.warm(spec)
 
 
 def prepared_frame(spec: SourceSpec, steps: tuple[Step, ...]) -> pl.LazyFrame:
     """Source rows after contribution bounding and the plan's row-wise steps."""
-    lf = ROW_CACHE.get(spec)
+    lf = CACHE.rows(spec)
     schema = dict(spec.schema)
     for step in steps:
         if step.kind == "filter" and step.expr is not None:
