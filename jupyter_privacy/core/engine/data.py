@@ -133,10 +133,11 @@ def _stored_kinds(data: Any) -> dict[str, Kind]:
 
 
 def pandas_snapshot(data: pd.DataFrame) -> pd.DataFrame:
-    """A copy of a pandas frame that polars converts without fail: text, category and object
+    """A snapshot of a pandas frame (no data is copied until either side is edited: pandas'
+    copy-on-write), in a form polars converts without fail: text, category and object
     columns become pandas strings (a mixed object column would otherwise fail the conversion
-    on some values only); numbers, booleans and dates are copied as they are."""
-    frame = data.copy()
+    on some values only); numbers, booleans and dates are kept as they are."""
+    frame = data.copy(deep=False)  # copy-on-write (pandas 3): an edit of the original copies
     frame.columns = [str(c) for c in frame.columns]
     safe = (
         pd.api.types.is_bool_dtype,
@@ -400,10 +401,11 @@ _WARM: tuple[int, ThreadPoolExecutor] | None = None
 
 
 def _warm_pool() -> ThreadPoolExecutor:
-    """One background worker (rebuilt after a fork, whose child inherits no threads)."""
+    """Two background workers, so a source's fingerprint and bounded rows are computed side by
+    side (rebuilt after a fork, whose child inherits no threads)."""
     global _WARM
     if _WARM is None or _WARM[0] != os.getpid():
-        _WARM = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="jp-warm"))
+        _WARM = (os.getpid(), ThreadPoolExecutor(2, thread_name_prefix="jp-warm"))
     return _WARM[1]
 
 
@@ -422,8 +424,8 @@ class _SourceCache:
         self._rows: OrderedDict[tuple[Any, ...], pl.DataFrame] = OrderedDict()
         self._owners: dict[tuple[Any, ...], Any] = {}  # keeps each keyed snapshot's id valid
         self._fingerprints: dict[tuple[Any, ...], str] = {}
-        self._pending: dict[tuple[Any, ...], Future[None]] = {}
-        self._pending_versions: dict[tuple[Any, ...], Future[None]] = {}
+        self._pending: dict[tuple[Any, ...], Future[None]] = {}  # bounded rows being computed
+        self._pending_versions: dict[tuple[Any, ...], Future[None]] = {}  # fingerprints
         self._lock = threading.Lock()
 
     def _key(self, spec: SourceSpec) -> tuple[Any, ...] | None:
@@ -453,9 +455,10 @@ class _SourceCache:
         with self._lock:
             if key is None or key in self._rows or key in self._pending:
                 return
-            job = _warm_pool().submit(self._fill, spec, key)
-            self._pending[key] = job
-            self._pending_versions[version_key(spec.data)] = job
+            self._pending[key] = _warm_pool().submit(self._fill, spec, key)
+            version = version_key(spec.data)
+            if version not in self._fingerprints and version not in self._pending_versions:
+                self._pending_versions[version] = _warm_pool().submit(self._fingerprint_of, spec)
 
     def _wait(self, key: tuple[Any, ...]) -> None:
         with self._lock:
@@ -466,11 +469,16 @@ class _SourceCache:
 
     def _fill(self, spec: SourceSpec, key: tuple[Any, ...]) -> None:
         try:
-            self.fingerprint(spec.data, wait=False)
             self._store(spec, key, bounded_frame(spec))
         finally:
             with self._lock:
                 self._pending.pop(key, None)
+
+    def _fingerprint_of(self, spec: SourceSpec) -> None:
+        try:
+            self.fingerprint(spec.data, wait=False)
+        finally:
+            with self._lock:
                 self._pending_versions.pop(version_key(spec.data), None)
 
     def _store(self, spec: SourceSpec, key: tuple[Any, ...], frame: pl.DataFrame) -> None:
