@@ -20,7 +20,7 @@ USAGE = """Usage:
   %privacy lineage               live lineage panel
   %privacy audit                 the audit log, and whether its hash chain verifies
   %privacy register PATH_OR_VAR --name N --epsilon E [--delta D] [--unit COL]
-                    [--max-rows K] [--bounds age=0:110,income=0:250000] [--keys state=CA|NY]
+                    [--max-rows K] [--bounds age=0:110,income=0:250000] [--keys state=CA|NY] [--dtypes visits=int]
                                  register a file, or a DataFrame variable (which is then replaced
                                  in the namespace by its guarded frame)
   %privacy export FILE           write a release manifest (public values only)
@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rows", type=int, default=1)
     p.add_argument("--bounds", default="")
     p.add_argument("--keys", default="")
+    p.add_argument("--dtypes", default="")
     return p
 
 
@@ -69,7 +70,7 @@ class PrivacyMagics(Magics):
         %privacy lineage         live lineage panel
         %privacy audit           audit log table; checks its hash chain
         %privacy register PATH_OR_VAR --name N --epsilon E [--delta D] [--unit COL]
-                 [--max-rows K] [--bounds col=lo:hi,...] [--keys col=a|b,...]
+                 [--max-rows K] [--bounds col=lo:hi,...] [--keys col=a|b,...] [--dtypes col=int,...]
         %privacy export FILE     release manifest for reviewers (public values only)
         %privacy replay FILE     replay a manifest without the data (``off`` to leave)
         """
@@ -131,6 +132,7 @@ class PrivacyMagics(Magics):
                     ["--bounds age=0:110"],
                 ) from None
         keys = {col: v.split("|") for col, v in _pairs(opts.keys, "keys").items()}
+        dtypes = _pairs(opts.dtypes, "dtypes")
         ns = self.shell.user_ns if self.shell is not None else {}
         target = opts.target
         is_variable = target.isidentifier() and target in ns
@@ -144,6 +146,7 @@ class PrivacyMagics(Magics):
             budget=Budget(opts.epsilon, opts.delta),
             bounds=bounds,
             keys=keys,
+            dtypes=dtypes,
         )
         if is_variable:
             others = [

@@ -150,6 +150,17 @@ def test_the_magics(shell: InteractiveShell, tmp_path: Path) -> None:
     _run(shell, "%privacy replay off")
 
 
+def test_the_register_magic_declares_column_kinds(shell: InteractiveShell) -> None:
+    _run(
+        shell,
+        "%privacy register data/patients.csv --name declared --epsilon 1 --unit patient_id "
+        "--dtypes patient_id=int,age=int --bounds income=0:250000",
+    )
+    frame = __import__("jupyter_privacy").source("declared")
+    assert frame.dtypes["age"] == "int" and frame.dtypes["patient_id"] == "int"
+    assert frame.dtypes["income"] == "float" and frame.dtypes["city"] == "str"
+
+
 def test_releases_render_as_cards_with_text_fallbacks(shell: InteractiveShell) -> None:
     _run(shell, "import pandas as pd\ndf = pd.read_csv('data/patients.csv')")
     _run(shell, "r = df.age.mean(epsilon=0.3)")

@@ -325,6 +325,8 @@ MAGICS = [
     ("missing file", "register gone.csv --name m --epsilon 1", Policy, "the file does not exist"),
     ("unicode name", "register p.csv --name 'nom é' --epsilon 1", Policy, "must be a Python identifier"),
     ("unknown unit", "register p.csv --name m --epsilon 1 --unit nope", Policy, "privacy_unit names 'nope'"),
+    ("dtypes of no kind", "register p.csv --name m --epsilon 1 --dtypes age=date", Policy, "dtypes for 'age' must be one of int, float, str, bool"),
+    ("dtypes without =", "register p.csv --name m --epsilon 1 --dtypes age", Invalid, "--dtypes takes col=value pairs"),
     ("max rows zero", "register p.csv --name m --epsilon 1 --unit patient_id --max-rows 0", Policy, "max_rows_per_unit must be a positive integer"),
     ("replay of a missing manifest", "replay gone.json", Policy, "the manifest cannot be read"),
     ("replay of a non-JSON file", "replay p.csv", Policy, "the manifest cannot be read"),
