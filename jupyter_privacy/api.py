@@ -15,20 +15,22 @@ import pandas as pd
 from jupyter_privacy.core.budget import Budget
 from jupyter_privacy.core.errors import PolicyError
 from jupyter_privacy.core.expr import Scalar
+from jupyter_privacy.core.registration import SourceDeclaration
+from jupyter_privacy.core.service import ReleaseService
 from jupyter_privacy.core.source import DEFAULT_ALPHA, DEFAULT_EPSILON
 from jupyter_privacy.core.workspace import Workspace
 from jupyter_privacy.frame import SensitiveFrame, SensitiveSeries
 
 _lock = threading.Lock()
-_workspace: Workspace | None = None
+_workspace: ReleaseService | None = None
 #: Raw frames handed to ``register``: id -> (weak reference, source name), for the display guard.
 _raw_frames: dict[int, tuple[weakref.ref[Any], str]] = {}
 #: Called with the new workspace after ``use_workspace`` or ``connect`` replaced it: the Jupyter
 #: layer moves the sidebar's comm, the cell context and the live displays over to it.
-workspace_changed: list[Callable[[Workspace], None]] = []
+workspace_changed: list[Callable[[ReleaseService], None]] = []
 
 
-def _announce(ws: Workspace) -> None:
+def _announce(ws: ReleaseService) -> None:
     for hook in list(workspace_changed):
         with contextlib.suppress(Exception):  # a display must never break the switch
             hook(ws)
@@ -51,7 +53,7 @@ def is_registered_raw(obj: Any) -> str | None:
     return entry[1] if entry is not None and entry[0]() is obj else None
 
 
-def workspace() -> Workspace:
+def workspace() -> ReleaseService:
     """The process's workspace (``JUPYTER_PRIVACY_HOME`` or ``./.jupyter_privacy``)."""
     global _workspace
     with _lock:
@@ -60,7 +62,7 @@ def workspace() -> Workspace:
         return _workspace
 
 
-def use_workspace(home: str | Path | None) -> Workspace:
+def use_workspace(home: str | Path | None) -> ReleaseService:
     """Switch to another ledger folder (tests, several projects in one kernel)."""
     global _workspace
     with _lock:
@@ -87,9 +89,9 @@ def connect(
     (``cur['patients']`` is a frame too).
     """
     global _workspace
-    from jupyter_privacy.curator.client import RemoteWorkspace
+    from jupyter_privacy.curator.client import CuratorService
 
-    remote = RemoteWorkspace.connect(
+    remote = CuratorService.connect(
         target, token=token, token_file=token_file, retry_seconds=retry_seconds
     )
     with _lock:
@@ -120,18 +122,18 @@ def register(
     keys, and text otherwise, so no person's value can change the published schema.
     """
     ws = workspace()
-    spec = ws.register(
-        data,
+    declared = SourceDeclaration(
         name=name,
+        budget=budget,
         privacy_unit=privacy_unit,
         max_rows_per_unit=max_rows_per_unit,
-        budget=budget,
-        bounds=bounds,
-        keys=keys,
-        dtypes=dtypes,
+        bounds=bounds or {},
+        keys=keys or {},
+        dtypes=dtypes or {},
         default_epsilon=default_epsilon,
         alpha=alpha,
     )
+    spec = ws.add_source(data, declared)
     with contextlib.suppress(TypeError):  # paths cannot be weakly referenced, nor displayed
         _raw_frames[id(data)] = (weakref.ref(data), spec.name)
     return SensitiveFrame(ws, spec.name)
@@ -168,7 +170,7 @@ def lineage() -> Any:
 
 def audit() -> pd.DataFrame:
     """The audit log as a table: every attempt, released, replayed, refused or failed."""
-    rows = workspace().ledger.audit_rows()
+    rows = workspace().audit_rows()
     cols = ["seq", "time", "user", "source", "outcome", "plan", "cost", "detail", "hash"]
     return pd.DataFrame(rows, columns=[*cols, "prev_hash"])[cols]
 

@@ -11,8 +11,9 @@ import pandas as pd
 from jupyter_privacy.core.errors import InvalidArgumentError, UnsupportedOperationError
 from jupyter_privacy.core.expr import Expr
 from jupyter_privacy.core.plan import Step
+from jupyter_privacy.core.pricing import BudgetState
 from jupyter_privacy.core.schema import ColumnInfo, apply_steps
-from jupyter_privacy.core.workspace import BudgetState, Workspace
+from jupyter_privacy.core.service import ReleaseService
 from jupyter_privacy.frame.groupby import SensitiveGroupBy
 from jupyter_privacy.frame.refusals import (
     FRAME_SUPPORTED,
@@ -31,11 +32,11 @@ class SensitiveFrame:
     """Rows stay inside; what comes out is a plan, a schema, or a noisy release."""
 
     __slots__ = _ATTRS
-    _ws: Workspace
+    _ws: ReleaseService
     _source: str
     _steps: tuple[Step, ...]
 
-    def __init__(self, ws: Workspace, source: str, steps: tuple[Step, ...] = ()) -> None:
+    def __init__(self, ws: ReleaseService, source: str, steps: tuple[Step, ...] = ()) -> None:
         object.__setattr__(self, "_ws", ws)
         object.__setattr__(self, "_source", source)
         object.__setattr__(self, "_steps", tuple(steps))

@@ -7,7 +7,7 @@ from typing import Any
 from jupyter_privacy.core.errors import InvalidArgumentError
 from jupyter_privacy.core.plan import Query, Step
 from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
-from jupyter_privacy.core.workspace import Workspace
+from jupyter_privacy.core.service import ReleaseService
 
 Result = Release | ReleaseTable | Estimate
 OPTIONS = ("epsilon", "accuracy", "alpha", "delta", "dry_run")
@@ -22,7 +22,7 @@ def _freeze(value: Any) -> Any:
 
 
 def run_query(
-    ws: Workspace,
+    ws: ReleaseService,
     source: str,
     steps: tuple[Step, ...],
     statistic: str,

@@ -19,7 +19,8 @@ from typing import Any
 
 from jupyter_privacy.core.budget import fmt
 from jupyter_privacy.core.errors import PrivacyError
-from jupyter_privacy.core.lineage import Lineage, release_call, release_facts
+from jupyter_privacy.core.lineage import Lineage, answer_options, release_facts
+from jupyter_privacy.core.lineage import call_text as lineage_call
 from jupyter_privacy.core.release import Meta, Release, ReleaseTable
 from jupyter_privacy.core.workspace import BudgetState
 
@@ -72,9 +73,7 @@ def _card(kind: str, label: str, inner: str) -> str:
 
 def call_text(meta: Meta) -> str:
     """The query as code with the options that change its answer (``epsilon=`` …)."""
-    return release_call(
-        {"query": meta.query, "epsilon": meta.epsilon, "delta": meta.delta, "alpha": meta.alpha}
-    )
+    return lineage_call(meta.query, answer_options(meta.epsilon, meta.delta, meta.alpha))
 
 
 def _query_line(query: str) -> str:

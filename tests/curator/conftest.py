@@ -23,7 +23,7 @@ import pytest
 
 import jupyter_privacy as jp
 from jupyter_privacy.curator import protocol
-from jupyter_privacy.curator.client import RemoteWorkspace
+from jupyter_privacy.curator.client import CuratorService
 from jupyter_privacy.curator.server import CuratorServer, Limits, build
 from tests.conftest import make_patients
 
@@ -96,9 +96,9 @@ def curator(request: pytest.FixtureRequest, site: Site) -> Iterator[CuratorServe
 
 
 @pytest.fixture
-def remote(home: Path, curator: CuratorServer, site: Site) -> RemoteWorkspace:
+def remote(home: Path, curator: CuratorServer, site: Site) -> CuratorService:
     """The process-wide workspace is the curator's (``home`` restores a local one afterwards)."""
-    ws: RemoteWorkspace = jp.connect(curator.address, token_file=site.token_file)
+    ws: CuratorService = jp.connect(curator.address, token_file=site.token_file)
     return ws
 
 
