@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, Unpack, overload
 
 import pandas as pd
 
 from jupyter_privacy.core.errors import InvalidArgumentError, UnsupportedOperationError
 from jupyter_privacy.core.expr import Expr
 from jupyter_privacy.core.plan import Step
+from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
 from jupyter_privacy.core.schema import ColumnInfo, apply_steps
 from jupyter_privacy.core.workspace import BudgetState, Workspace
 from jupyter_privacy.frame.groupby import SensitiveGroupBy
+from jupyter_privacy.frame.options import ReleaseOptions, release_method
 from jupyter_privacy.frame.refusals import (
     FRAME_SUPPORTED,
     ROW_ACCESS,
@@ -175,9 +177,20 @@ class SensitiveFrame:
 
     notnull = notna
 
-    def value_counts(self, subset: str | Sequence[str] | None = None, **opts: Any) -> Result:
-        """``df.value_counts('state')`` (noisy counts per key); several columns count their
-        combinations, like ``df.groupby([...]).size()``."""
+    @release_method
+    def value_counts(
+        self, subset: str | Sequence[str] | None = None, **opts: Unpack[ReleaseOptions]
+    ) -> ReleaseTable | Estimate:
+        """Noisy counts per key of one column, or per combination of several columns.
+
+        Args:
+            subset: A column (like ``df.state.value_counts()``) or a list of columns (like
+                ``df.groupby([...]).size()``). Required: counting every column's combinations
+                would rarely have declared keys.
+
+        Example:
+            >>> patients.value_counts("state", epsilon=0.5)
+        """
         if subset is None:
             raise unsupported(
                 "DataFrame.value_counts() over every column",
@@ -202,21 +215,57 @@ class SensitiveFrame:
         return SensitiveGroupBy(self, keys)
 
     # --- aggregates -----------------------------------------------------------------------------
-    def _agg(self, statistic: str, opts: dict[str, Any]) -> Result:
+    @overload
+    def _agg(self, statistic: Literal["count"], opts: ReleaseOptions) -> Release | Estimate: ...
+
+    @overload
+    def _agg(
+        self, statistic: Literal["describe", "mean", "sum"], opts: ReleaseOptions
+    ) -> ReleaseTable | Estimate: ...
+
+    def _agg(self, statistic: str, opts: ReleaseOptions) -> Result:
         return run_query(self._ws, self._source, self._steps, statistic, None, (), {}, opts)
 
-    def count(self, **opts: Any) -> Result:
-        """Number of rows (noisy)."""
+    @release_method
+    def count(self, **opts: Unpack[ReleaseOptions]) -> Release | Estimate:
+        """Number of rows (noisy), after the frame's filters.
+
+        A person may own up to ``max_rows_per_unit`` rows, so the noise is scaled to that many.
+
+        Example:
+            >>> patients[patients.age >= 65].count(epsilon=0.1)
+        """
         return self._agg("count", opts)
 
-    def describe(self, **opts: Any) -> Result:
-        """count, mean, std, min, quartiles and max of every bounded numeric column."""
+    @release_method
+    def describe(self, **opts: Unpack[ReleaseOptions]) -> ReleaseTable | Estimate:
+        """count, mean, std, min, quartiles and max of every bounded numeric column.
+
+        One release, one ε split across all its cells, so its cost is known before it runs;
+        the quantiles of each column come out in order.
+
+        Example:
+            >>> patients.describe(epsilon=1.0)
+        """
         return self._agg("describe", opts)
 
-    def mean(self, **opts: Any) -> Result:
+    @release_method
+    def mean(self, **opts: Unpack[ReleaseOptions]) -> ReleaseTable | Estimate:
+        """Mean of every bounded numeric column, one ε split across them.
+
+        Example:
+            >>> patients.mean(epsilon=0.5)
+        """
         return self._agg("mean", opts)
 
-    def sum(self, **opts: Any) -> Result:
+    @release_method
+    def sum(self, **opts: Unpack[ReleaseOptions]) -> ReleaseTable | Estimate:
+        """Sum of every bounded numeric column, one ε split across them (``df.isna().sum()``
+        counts the missing values of each column).
+
+        Example:
+            >>> patients.isna().sum(epsilon=0.5)
+        """
         return self._agg("sum", opts)
 
     # --- refusals -------------------------------------------------------------------------------
