@@ -98,7 +98,15 @@ class SensitiveFrame:
         return SensitiveFrame(self._ws, self._source, (*self._steps, step))
 
     # --- select / filter / derive ----------------------------------------------------------------
+    @overload
+    def __getitem__(self, key: str) -> SensitiveSeries: ...
+
+    @overload
+    def __getitem__(self, key: list[str] | SensitiveSeries) -> SensitiveFrame: ...
+
     def __getitem__(self, key: Any) -> Any:
+        """``df['age']`` a column, ``df[['age', 'income']]`` a selection, ``df[df.age >= 65]`` a
+        filter; anything else (``df[0]``, slices) would be row access and is refused."""
         if isinstance(key, str):
             if key not in self._schema():
                 apply_steps(self._schema(), (Step("select", columns=(key,)),), self._source)
@@ -110,7 +118,8 @@ class SensitiveFrame:
             return self._with(Step("filter", key.expr))
         raise row_access("iloc", self._source, self._source)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> SensitiveSeries:
+        """``df.age``: a column; anything else is refused with what to use instead."""
         if name.startswith("__"):
             raise AttributeError(name)
         if name in self._schema():
@@ -151,7 +160,7 @@ class SensitiveFrame:
         return self._with(Step("filter", parse_query(expression, self._schema(), self._source)))
 
     def filter(self, condition: SensitiveSeries) -> SensitiveFrame:
-        return self[condition]  # type: ignore[no-any-return]
+        return self[condition]
 
     def clip(self, lower: Any = None, upper: Any = None, **_: Any) -> SensitiveFrame:
         raise unsupported("DataFrame.clip", self._source, "clip a column: df.age.clip(0, 110)")
@@ -199,7 +208,7 @@ class SensitiveFrame:
             )
         names = [subset] if isinstance(subset, str) else list(subset)
         if len(names) == 1:
-            return self[names[0]].value_counts(**opts)  # type: ignore[no-any-return]
+            return self[names[0]].value_counts(**opts)
         return self.groupby(names).size(**opts)
 
     def info(self) -> None:

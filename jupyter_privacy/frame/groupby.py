@@ -120,7 +120,7 @@ class SensitiveGroupBy:
         self._frame[column]  # validates the column
         return GroupedSeries(self, column)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> GroupedSeries:
         if name.startswith("__"):
             raise AttributeError(name)
         if name in self._frame.columns:
