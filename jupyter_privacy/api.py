@@ -176,7 +176,7 @@ def register(
         alpha: The default interval level is ``1 - alpha``.
 
     Returns:
-        The guarded frame: pandas-shaped, rows never shown.
+        A guarded frame, pandas-shaped, whose rows are never shown.
 
     Example:
         >>> patients = jp.register("data/patients.csv", name="patients",

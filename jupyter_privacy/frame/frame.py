@@ -30,7 +30,17 @@ _ATTRS = ("_ws", "_source", "_steps")
 
 
 class SensitiveFrame:
-    """Rows stay inside; what comes out is a plan, a schema, or a noisy release."""
+    """Rows stay inside; what comes out is a plan, a schema, or a noisy release.
+
+    Made by ``jp.register`` or ``jp.source``. Selecting, filtering and deriving only build a
+    data-free plan, so they read nothing and cost nothing; only the release methods spend
+    budget. Row access (``head``, ``iloc``, ``to_numpy``, iteration, ``len``) raises
+    ``RowAccessError`` naming what to use instead.
+
+    Example:
+        >>> seniors = patients[patients.age >= 65]
+        >>> seniors.income.mean(epsilon=0.2)
+    """
 
     __slots__ = _ATTRS
     _ws: Workspace

@@ -148,7 +148,11 @@ class SensitiveGroupBy:
 
 
 class GroupedSeries:
-    """One column of a groupby: ``df.groupby('state').income.mean()``."""
+    """One column of a groupby; every statistic is released per group, in one table.
+
+    Example:
+        >>> patients.groupby("state").income.mean(epsilon=0.5)
+    """
 
     __slots__ = ("_column", "_group")
 

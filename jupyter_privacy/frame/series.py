@@ -24,7 +24,14 @@ def _is_scalar(value: object) -> bool:
 
 
 class SensitiveSeries:
-    """A column expression bound to a frame. Builds plans; never holds data."""
+    """A column expression bound to a frame. Builds plans; never holds data.
+
+    ``df.age``, ``df["income"] / 12``, ``df.age.clip(18, 90)``; a condition such as
+    ``df.age >= 65`` filters a frame, and its ``mean()`` is a share, its ``sum()`` a count.
+
+    Example:
+        >>> (patients.age >= 65).mean(epsilon=0.1)
+    """
 
     __slots__ = ("_expr", "_frame", "name")
     _frame: SensitiveFrame
