@@ -72,7 +72,7 @@ class SensitiveGroupBy:
         """Noisy number of rows per group (the same release as ``size``).
 
         Example:
-            >>> patients.groupby(["state", "city"]).count(epsilon=0.5)
+            >>> patients[patients.age >= 65].groupby("state").count(epsilon=0.5)
         """
         return self._run("size", None, {}, opts)
 
