@@ -127,7 +127,7 @@ def declare(data: Any, declared: SourceDeclaration) -> SourceSpec:
     )
     unit = declared.privacy_unit
     check_columns(name, kinds, unit, bounds, key_lists, kinds_declared)
-    schema, checked_bounds, checked_keys = build_schema(name, kinds, unit, bounds, key_lists)
+    schema = build_schema(name, kinds, unit, bounds, key_lists)
     return SourceSpec(
         name=name,
         data=handle,
@@ -135,8 +135,6 @@ def declare(data: Any, declared: SourceDeclaration) -> SourceSpec:
         budget=budget,
         privacy_unit=unit,
         max_rows_per_unit=rows,
-        bounds=checked_bounds,
-        keys=checked_keys,
         default_epsilon=float(declared.default_epsilon),
         alpha=float(declared.alpha),
         origin=origin,
@@ -271,7 +269,7 @@ def build_schema(
     unit: str | None,
     bounds: Mapping[str, object],
     keys: Mapping[str, tuple[Scalar, ...]],
-) -> tuple[dict[str, ColumnInfo], dict[str, tuple[float, float]], dict[str, tuple[Scalar, ...]]]:
+) -> dict[str, ColumnInfo]:
     """The public schema, with bounds and keys checked against each column's kind."""
     checked_bounds = {c: check_bounds(c, b, name) for c, b in bounds.items()}
     if unit is not None:
@@ -292,7 +290,6 @@ def build_schema(
                 [f"dtypes={{{unit!r}: 'str'}}", f"df[{unit!r}].astype('Int64')"],
             )
     schema: dict[str, ColumnInfo] = {}
-    checked_keys: dict[str, tuple[Scalar, ...]] = {}
     for col, kind in kinds.items():
         if col in checked_bounds and kind not in ("int", "float"):
             raise PolicyError(
@@ -320,8 +317,7 @@ def build_schema(
                     f"keys for '{col}' contain duplicates",
                     [("count", str(len(keys[col])))],
                 )
-            checked_keys[col] = key_list
         elif kind == "bool":
             key_list = BOOL_KEYS
         schema[col] = ColumnInfo(kind, checked_bounds.get(col), key_list)
-    return schema, checked_bounds, checked_keys
+    return schema

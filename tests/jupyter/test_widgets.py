@@ -303,7 +303,7 @@ def test_a_release_card_shows_value_interval_cost_mechanism_and_badges(ws: Works
     r = f[f.age < 30].age.mean(epsilon=0.2)
     card = render.release_html(r)
     low, high = r.ci
-    assert f"± {render._num((high - low) / 2)}" in card
+    assert f"± {render.number_text((high - low) / 2)}" in card
     assert r.interval_text() in card and "95% CI [" in card
     assert "cost ε = 0.200" in card and r.mechanism in card and ">noised<" in card
     assert ">replayed<" not in card
