@@ -301,8 +301,13 @@ def test_a_filter_isolating_one_person_releases_only_a_charged_noisy_count(guard
     r = one.count(epsilon=0.5)
     assert r.mechanism == "discrete Gaussian" and r.epsilon == 0.5
     assert charged(p) == pytest.approx(0.5)
-    income = one.income.sum(epsilon=0.5)  # noise at the scale of the bound, 250,000
-    assert income.ci[1] - income.ci[0] > 100_000
+    income = one.income.sum(epsilon=0.5)
+    assert income.ci[0] <= float(income) <= income.ci[1]
+    assert charged(p) == pytest.approx(1.0)
+    # noise at the scale of the bound, 250,000. The released interval is clipped at 0 (a sum of
+    # incomes is not negative), so it is narrow when the draw is far below 0 (1 in 40): read the
+    # width from the estimate, which is the same whatever the draw
+    assert one.income.sum(epsilon=0.5, dry_run=True).halfwidth > 100_000
     assert charged(p) == pytest.approx(1.0)
 
 
