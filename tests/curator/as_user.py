@@ -1,10 +1,11 @@
 """Run a Python module as another OS user, from root:
 
-    python -m tests.curator.as_user USER MODULE [ARG ...]
+    python -m tests.curator.as_user USER MODULE|SCRIPT.py [ARG ...]
 
 drops every privilege for good (supplementary groups, gid and uid, real, effective and saved, so
-no capability is left) and then runs ``MODULE`` as ``__main__``, like ``python -m MODULE ARG ...``
-started by that user, with one difference: the interpreter was started by root.
+no capability is left) and then runs ``MODULE`` (or the script) as ``__main__``, like
+``python -m MODULE ARG ...`` started by that user, with one difference: the interpreter was
+started by root.
 
 That difference is what makes this needed. The interpreter, its standard library or the checkout
 may live where the user cannot reach (pyenv under ``/root``, mode 0700). Before the drop, each
@@ -66,7 +67,10 @@ def main() -> None:
     user, module, *args = sys.argv[1:]
     drop_to(user)
     sys.argv = [module, *args]
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    if module.endswith(".py"):  # a script's path
+        runpy.run_path(module, run_name="__main__")
+    else:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":
