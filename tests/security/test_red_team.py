@@ -553,7 +553,7 @@ def walk_gc_referents(p: jp.SensitiveFrame) -> list[str]:
 @pytest.mark.curator_only
 def test_gc_referents_do_not_reach_the_rows(guarded: Target) -> None:
     # the walk went through the workspace to the source's description, where the rows would be
-    assert {"RemoteWorkspace", "SourceSpec"} <= set(guarded.attempt(walk_gc_referents))
+    assert {"CuratorService", "SourceSpec"} <= set(guarded.attempt(walk_gc_referents))
 
 
 def profile_a_release(p: jp.SensitiveFrame, *, exact: int) -> int:
@@ -597,7 +597,7 @@ def read_slots_with_ctypes(p: jp.SensitiveFrame) -> list[str]:
 
 @pytest.mark.curator_only
 def test_ctypes_cannot_read_the_frame_past_its_attribute_guards(guarded: Target) -> None:
-    assert "RemoteWorkspace" in guarded.attempt(read_slots_with_ctypes)  # its sources were read
+    assert "CuratorService" in guarded.attempt(read_slots_with_ctypes)  # its sources were read
 
 
 def read_the_data_file(p: jp.SensitiveFrame, *, csv: str) -> list[str]:
