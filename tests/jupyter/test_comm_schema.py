@@ -37,7 +37,30 @@ def errors(message: Any, definition: str | None = None) -> list[str]:
     """Why ``message`` is not a comm message (of ``definition``, a ``$defs`` name): [] if it is."""
     schema = SCHEMA if definition is None else {**SCHEMA, "$ref": f"#/$defs/{definition}"}
     validator = jsonschema.Draft202012Validator(schema)
-    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(message)]
+    found = []
+    for error in validator.iter_errors(message):
+        error = _explain(error)
+        found.append(f"{'.'.join(map(str, error.absolute_path))}: {error.message}")
+    return found
+
+
+def _explain(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """Into a oneOf/anyOf: the branch whose ``type`` or ``kind`` matched, where it failed."""
+    while error.context:
+        branches: dict[Any, list[jsonschema.ValidationError]] = {}
+        for e in error.context:
+            branches.setdefault(e.relative_schema_path[0], []).append(e)
+        matched = [b for b in branches.values() if not any(map(_other_kind, b))]
+        error = max((e for b in matched or branches.values() for e in b), key=_depth)
+    return error
+
+
+def _other_kind(error: jsonschema.ValidationError) -> bool:
+    return error.validator in ("const", "enum") and list(error.path)[-1:] in (["type"], ["kind"])
+
+
+def _depth(error: jsonschema.ValidationError) -> int:
+    return max([len(error.absolute_path), *(_depth(e) for e in error.context or [])])
 
 
 @pytest.fixture(scope="module")
