@@ -1,8 +1,9 @@
 """The kernel end of the ``jupyter_privacy`` comm: versioned JSON snapshots and events.
 
-The schema is written down in ``docs/comm-schema.md``. Only released values and public metadata
-ever go on the wire: messages are built from the ledger's release records and budget states,
-never from a frame.
+The schema is ``comm_schema.json`` (normative; explained in ``docs/comm-schema.md``), and the
+messages built here are typed by ``comm_types``. Only released values and public metadata ever
+go on the wire: messages are built from the ledger's release records and budget states, never
+from a frame.
 """
 
 from __future__ import annotations
@@ -11,28 +12,45 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jupyter_privacy.core.lineage import release_call
 from jupyter_privacy.core.record import ReleaseRecord, finite
 from jupyter_privacy.core.service import Event, ReleaseService
+from jupyter_privacy.jupyter.comm_types import (
+    BudgetEvent,
+    BudgetMode,
+    BudgetState,
+    EventContext,
+    EventMessage,
+    KernelMessage,
+    KernelMode,
+    LineageGraph,
+    LineageMessage,
+    ReleaseCell,
+    ReleaseEvent,
+    ReleaseSummary,
+    SchemaVersion,
+    SnapshotMessage,
+    WorkspaceEvent,
+)
 
 TARGET = "jupyter_privacy"
 #: Version 1.1 adds fields to version 1 (a 1.0 frontend reads it unchanged): ``mode`` and
 #: ``notebook`` on snapshots; ``label``, ``cell_id``, ``notebook`` and ``published`` on releases;
 #: ``notebook`` in event contexts; the ``hello`` request.
-SCHEMA = "jupyter-privacy/1.1"
+SCHEMA: SchemaVersion = "jupyter-privacy/1.1"
 MAX_SNAPSHOT_RELEASES = 1000
 
 
-def release_summary(record: ReleaseRecord, published: bool = False) -> dict[str, Any]:
+def release_summary(record: ReleaseRecord, published: bool = False) -> ReleaseSummary:
     """One release as the frontend shows it (newest-first lists are built from these).
 
     ``published``: the release comes from the manifest being replayed (a reviewer's session),
     not from this ledger.
     """
     context = record.context
-    cells = [
+    cells: list[ReleaseCell] = [
         {
             "key": list(c.key),
             "statistic": c.statistic,
@@ -190,22 +208,43 @@ def same_notebook(recorded: Any, current: str | None) -> bool:
     return a == b or a.endswith("/" + b) or b.endswith("/" + a)
 
 
-def budget_payload(ws: ReleaseService) -> list[dict[str, Any]]:
-    return [ws.budget_state(name).to_dict() for name in sorted(ws.sources)]
+def budget_payload(ws: ReleaseService) -> list[BudgetState]:
+    """Each registered source's budget, sorted by name."""
+    payload: list[BudgetState] = []
+    for name in sorted(ws.sources):
+        s = ws.budget_state(name)
+        payload.append(
+            {
+                "source": s.source,
+                "mode": cast(BudgetMode, s.mode),
+                "epsilon_total": s.epsilon_total,
+                "epsilon_spent": s.epsilon_spent,
+                "delta_total": s.delta_total,
+                "delta_spent": s.delta_spent,
+                "rho_total": s.rho_total,
+                "rho_spent": s.rho_spent,
+                "naive_epsilon": s.naive_epsilon,
+                "default_epsilon": s.default_epsilon,
+                "epsilon_remaining": s.epsilon_remaining,
+                "delta_remaining": s.delta_remaining,
+            }
+        )
+    return payload
 
 
-def mode(ws: ReleaseService) -> str:
+def mode(ws: ReleaseService) -> KernelMode:
     """``replay`` (a reviewer re-running published releases), ``curator`` or ``guard-rail``."""
     return "guard-rail" if ws.mode == "local" else ws.mode
 
 
-def lineage_graph(ws: ReleaseService) -> dict[str, Any]:
+def lineage_graph(ws: ReleaseService) -> LineageGraph:
+    """The lineage graph (built in ``core``, which knows nothing of the comm's types)."""
     from jupyter_privacy.core.lineage import build_lineage
 
-    return build_lineage(ws)
+    return cast(LineageGraph, build_lineage(ws))
 
 
-def snapshot(ws: ReleaseService, limit: int = 100, notebook: str | None = None) -> dict[str, Any]:
+def snapshot(ws: ReleaseService, limit: int = 100, notebook: str | None = None) -> SnapshotMessage:
     limit = max(1, min(int(limit), MAX_SNAPSHOT_RELEASES))
     published = ws.mode == "replay"
     releases = [release_summary(r, published) for r in reversed(ws.releases())][:limit]
@@ -223,7 +262,7 @@ def snapshot(ws: ReleaseService, limit: int = 100, notebook: str | None = None) 
 
 def event_message(
     ws: ReleaseService, event: Event, context: dict[str, Any] | None = None
-) -> dict[str, Any]:
+) -> EventMessage:
     """The event with its release record (no ledger read); in replay mode the record is the
     published one, whatever this ledger holds."""
     release = (
@@ -231,28 +270,34 @@ def event_message(
         if event.record is not None
         else None
     )
-    public_event: dict[str, Any] = {"type": event.type, "source": event.source}
+    public_event: WorkspaceEvent
     if event.type == "release":
-        public_event.update(release_id=event.release_id, replayed=event.replayed)
+        if event.record is None:
+            raise ValueError("a release event carries its release record")
+        public_event = ReleaseEvent(
+            type="release", source=event.source, release_id=event.record.id, replayed=event.replayed
+        )
+    else:
+        public_event = BudgetEvent(type=event.type, source=event.source)
     if context is not None:
-        public_event["context"] = {
-            "execution_count": context.get("execution_count"),
-            "cell_id": context.get("cell_id"),
-            "notebook": context.get("notebook"),
-        }
-    message: dict[str, Any] = {
+        public_event["context"] = EventContext(
+            execution_count=context.get("execution_count"),
+            cell_id=context.get("cell_id"),
+            notebook=context.get("notebook"),
+        )
+    message: EventMessage = {
         "schema": SCHEMA,
         "type": "event",
         "mode": mode(ws),
         "event": public_event,
         "budget": budget_payload(ws),
         "release": release,
+        "sent_at": _now_ms(),  # last, after the budget is read
     }
-    message["sent_at"] = _now_ms()
     return message
 
 
-def lineage_message(ws: ReleaseService) -> dict[str, Any]:
+def lineage_message(ws: ReleaseService) -> LineageMessage:
     """The lineage graph alone: the frontend asks for it after releases, and the kernel answers
     once the running cell is done, so a long lineage never delays a release or its event."""
     return {"schema": SCHEMA, "type": "lineage", "lineage": lineage_graph(ws), "sent_at": _now_ms()}
@@ -277,7 +322,7 @@ class CommChannel:
         self.cell_context = cell_context
         self.kernel_context = kernel_context
         self.comms: list[Any] = []
-        self.sent: list[dict[str, Any]] = []  # the last messages, for tests and debugging
+        self.sent: list[KernelMessage] = []  # the last messages, for tests and debugging
         self._unsubscribe = ws.subscribe(self.on_event)
 
     def notebook(self) -> str | None:
@@ -300,10 +345,10 @@ class CommChannel:
         for comm in list(self.comms):
             self._send(comm, self._snapshot())
 
-    def _snapshot(self, limit: int = 100) -> dict[str, Any]:
+    def _snapshot(self, limit: int = 100) -> SnapshotMessage:
         return snapshot(self.ws, limit, self.notebook())
 
-    def _send(self, comm: Any, message: dict[str, Any]) -> None:
+    def _send(self, comm: Any, message: KernelMessage) -> None:
         self.sent = [*self.sent[-49:], message]
         comm.send(message)
 

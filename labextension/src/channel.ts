@@ -11,6 +11,7 @@ import { Kernel, KernelMessage } from '@jupyterlab/services';
 import { IDisposable } from '@lumino/disposable';
 
 import { PrivacyModel } from './model';
+import { hello, lineageRequest, snapshotRequest, wire } from './requests';
 import { COMM_TARGET } from './tokens';
 
 export class KernelChannel implements IDisposable {
@@ -49,7 +50,7 @@ export class KernelChannel implements IDisposable {
   /** Ask the kernel for a fresh snapshot with at most `limit` releases. */
   requestSnapshot(limit?: number): void {
     if (this._comm && !this._comm.isDisposed) {
-      this._comm.send(this._request(limit));
+      this._comm.send(wire(snapshotRequest(limit, this._notebook)));
     } else {
       void this._open(limit);
     }
@@ -69,21 +70,8 @@ export class KernelChannel implements IDisposable {
 
   private _hello(): void {
     if (this._notebook && this._comm && !this._comm.isDisposed) {
-      this._comm.send({ type: 'hello', notebook: this._notebook });
+      this._comm.send(wire(hello(this._notebook)));
     }
-  }
-
-  private _request(limit?: number): { type: string; limit?: number; notebook?: string } {
-    const data: { type: string; limit?: number; notebook?: string } = {
-      type: 'request_snapshot'
-    };
-    if (limit) {
-      data.limit = limit;
-    }
-    if (this._notebook) {
-      data.notebook = this._notebook;
-    }
-    return data;
   }
 
   /** The kernel opened a comm to us (it just ran `%load_ext jupyter_privacy`). */
@@ -102,7 +90,7 @@ export class KernelChannel implements IDisposable {
     if (PrivacyModel.staleLineage(data) && !this._lineagePending && !comm.isDisposed) {
       // The kernel answers once the running cell is done: releases are never delayed by it.
       this._lineagePending = true;
-      comm.send({ type: 'request_lineage' });
+      comm.send(wire(lineageRequest()));
     }
   }
 
@@ -141,7 +129,7 @@ export class KernelChannel implements IDisposable {
     try {
       const comm = this.kernel.createComm(COMM_TARGET);
       this._attach(comm);
-      await comm.open(this._request(limit)).done;
+      await comm.open(wire(snapshotRequest(limit, this._notebook))).done;
     } catch {
       // The kernel went away while we asked: the status handlers say what to show.
     } finally {

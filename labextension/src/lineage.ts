@@ -4,7 +4,7 @@
  * scrolls; no label ever overlaps another).
  */
 import { formatBudget } from './model';
-import { ILineageGraph, ILineageNode } from './tokens';
+import type { ILineageGraph, LineageNode } from './commSchema';
 
 export const ROW_HEIGHT = 22;
 export const INDENT = 16;
@@ -19,7 +19,7 @@ export interface ILineageRow {
   title: string;
 }
 
-function nodeText(node: ILineageNode): string {
+function nodeText(node: LineageNode): string {
   const label = String(node.label ?? node.id);
   if (node.kind === 'release') {
     const epsilon = typeof node.epsilon === 'number' ? ` · ε ${formatBudget(node.epsilon)}` : '';
@@ -33,7 +33,7 @@ function nodeText(node: ILineageNode): string {
   return label;
 }
 
-function nodeTitle(node: ILineageNode): string {
+function nodeTitle(node: LineageNode): string {
   if (node.kind === 'release') {
     return `release: ${String(node.call ?? node.query ?? '')} → ${String(node.label ?? '')}`;
   }
@@ -48,7 +48,7 @@ export function layoutLineage(graph: ILineageGraph | null): ILineageRow[] {
   if (!graph) {
     return [];
   }
-  const byId = new Map<string, ILineageNode>();
+  const byId = new Map<string, LineageNode>();
   graph.nodes.forEach(n => byId.set(n.id, n));
   const children = new Map<string, string[]>();
   const hasParent = new Set<string>();

@@ -1,25 +1,30 @@
 /**
  * The model that turns `jupyter_privacy` comm messages into view state.
  *
- * Pure TypeScript (no DOM, no JupyterLab services): unit-tested on its own.
+ * Pure TypeScript (no DOM, no JupyterLab services): unit-tested on its own. The messages are
+ * typed by `commSchema.ts`, generated from the kernel's JSON Schema (version 1.1). A 1.0 kernel
+ * leaves out the fields 1.1 added (`mode`, `notebook`, `label`, `cell_id`, `published`), so
+ * those are read with a check, never trusted to be there.
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
 import type {
-  BudgetLevel,
-  ConnectionStatus,
   IBudgetState,
-  IBudgetView,
   IEventContext,
   IEventMessage,
-  ILineageMessage,
   ILineageGraph,
-  IPrivacyModel,
-  IPrivacyViewState,
+  ILineageMessage,
   IReleaseSummary,
-  IReleaseView,
   ISnapshotMessage,
   KernelMode
+} from './commSchema';
+import type {
+  BudgetLevel,
+  ConnectionStatus,
+  IBudgetView,
+  IPrivacyModel,
+  IPrivacyViewState,
+  IReleaseView
 } from './tokens';
 
 /** The major version this frontend understands. */
@@ -307,8 +312,7 @@ export class PrivacyModel implements IPrivacyModel {
     return (
       m.type === 'event' &&
       !!m.event &&
-      (m.release !== null || m.event.type === 'source_registered') &&
-      m.lineage === undefined
+      (m.release !== null || m.event.type === 'source_registered')
     );
   }
 
@@ -336,7 +340,7 @@ export class PrivacyModel implements IPrivacyModel {
     const r = m.release;
     if (r && typeof r.id === 'string') {
       const context = m.event.context ?? null;
-      if (m.event.replayed) {
+      if (m.event.type === 'release' && m.event.replayed) {
         this._replays += 1;
         const row = releaseView(r, true, context, `${r.id}@replay${this._replays}`);
         releases = [row, ...releases];
@@ -351,7 +355,7 @@ export class PrivacyModel implements IPrivacyModel {
       mode: kernelMode(m.mode) ?? this._state.mode,
       budgets: m.budget.map(budgetView),
       releases,
-      lineage: validLineage(m.lineage) ?? this._state.lineage,
+      lineage: this._state.lineage, // events never carry it: see staleLineage
       lastSentAt: typeof m.sent_at === 'number' ? m.sent_at : this._state.lastSentAt
     };
     this._changed.emit(this._state);

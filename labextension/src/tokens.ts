@@ -1,134 +1,21 @@
 /**
  * Interfaces of the jupyter-privacy frontend: the wire protocol of the
- * `jupyter_privacy` comm (schema "jupyter-privacy/1.1", see docs/comm-schema.md),
- * the view state the sidebar and status bar render, and the plugin token.
+ * `jupyter_privacy` comm (re-exported from `commSchema.ts`, generated from the kernel's
+ * JSON Schema; see docs/comm-schema.md), the view state the sidebar and status bar render,
+ * and the plugin token.
  */
 import { Token } from '@lumino/coreutils';
 import { ISignal } from '@lumino/signaling';
+
+import type { BudgetMode, ILineageGraph, KernelMode } from './commSchema';
+
+export type * from './commSchema';
 
 /** Comm target name, registered by the kernel on `%load_ext jupyter_privacy`. */
 export const COMM_TARGET = 'jupyter_privacy';
 
 /** The schema this frontend speaks; another major version is ignored. */
 export const SCHEMA = 'jupyter-privacy/1';
-
-/** One source's budget, as the kernel sends it. */
-export interface IBudgetState {
-  source: string;
-  mode: 'pure' | 'zcdp';
-  epsilon_total: number;
-  epsilon_spent: number;
-  epsilon_remaining: number;
-  delta_total: number;
-  delta_spent: number;
-  delta_remaining: number;
-  rho_total?: number;
-  rho_spent?: number;
-  naive_epsilon?: number;
-  default_epsilon?: number;
-}
-
-/** One cell of a release (a scalar release has one). */
-export interface IReleaseCell {
-  key: unknown;
-  statistic: string;
-  value: number | null;
-  ci: [number | null, number | null] | null;
-  rank_error?: number | null;
-}
-
-/** One release, as the kernel sends it. */
-export interface IReleaseSummary {
-  id: string;
-  source: string;
-  query: string;
-  /** The query with the options that change its answer: `patients.age.mean(epsilon=0.2)` (1.1). */
-  label?: string;
-  epsilon: number;
-  delta: number;
-  alpha: number;
-  mechanism: string;
-  created: string;
-  execution_count: number | null;
-  cell_id?: string | null;
-  /** The notebook that made it: its path on the server, or relative to its folder (1.1). */
-  notebook?: string | null;
-  /** A release from the manifest being replayed (a reviewer's session), not this ledger (1.1). */
-  published?: boolean;
-  scalar: boolean;
-  cells: IReleaseCell[];
-  cell_count: number;
-}
-
-/** A node of the lineage graph (sources, transforms, releases). */
-export interface ILineageNode {
-  id: string;
-  kind: 'source' | 'transform' | 'release' | string;
-  label?: string;
-  text?: string;
-  query?: string;
-  source?: string;
-  [key: string]: unknown;
-}
-
-export interface ILineageEdge {
-  from: string;
-  to: string;
-}
-
-export interface ILineageGraph {
-  version: number;
-  nodes: ILineageNode[];
-  edges: ILineageEdge[];
-}
-
-/** Where and when the kernel was when it sent an event. */
-export interface IEventContext {
-  execution_count?: number | null;
-  cell_id?: string | null;
-  notebook?: string | null;
-}
-
-/** How the kernel releases: from data (guard-rail or curator) or from a manifest (replay). */
-export type KernelMode = 'guard-rail' | 'curator' | 'replay';
-
-export interface ISnapshotMessage {
-  schema: string;
-  type: 'snapshot';
-  mode?: KernelMode;
-  notebook?: string | null;
-  budget: IBudgetState[];
-  releases: IReleaseSummary[];
-  lineage?: ILineageGraph | null;
-  sent_at?: number;
-}
-
-export interface IEventMessage {
-  schema: string;
-  type: 'event';
-  mode?: KernelMode;
-  event: {
-    type: 'charge' | 'release' | 'source_registered' | string;
-    source?: string;
-    release_id?: string;
-    replayed?: boolean;
-    context?: IEventContext;
-  };
-  budget: IBudgetState[];
-  release: IReleaseSummary | null;
-  lineage?: ILineageGraph | null;
-  sent_at?: number;
-}
-
-/** The lineage graph alone, sent in answer to `{"type": "request_lineage"}`. */
-export interface ILineageMessage {
-  schema: string;
-  type: 'lineage';
-  lineage: ILineageGraph;
-  sent_at?: number;
-}
-
-export type PrivacyMessage = ISnapshotMessage | IEventMessage | ILineageMessage;
 
 /** How the sidebar's kernel stands. */
 export type ConnectionStatus =
@@ -144,7 +31,7 @@ export type BudgetLevel = 'ok' | 'warn' | 'exhausted';
 /** One source's meter, ready to render. */
 export interface IBudgetView {
   source: string;
-  mode: 'pure' | 'zcdp';
+  mode: BudgetMode;
   epsilonSpent: number;
   epsilonTotal: number;
   epsilonRemaining: number;

@@ -1,6 +1,6 @@
 /**
- * The model that turns `jupyter_privacy` comm messages (schema jupyter-privacy/1, see
- * docs/comm-schema.md) into what the sidebar and the status bar show.
+ * The model that turns `jupyter_privacy` comm messages (schema jupyter-privacy/1.x, see
+ * docs/comm-schema.md; typed by src/commSchema.ts) into what the sidebar and the status bar show.
  */
 import { layoutLineage } from '../src/lineage';
 import {
@@ -15,14 +15,19 @@ import {
   sameNotebook,
   statusSummary
 } from '../src/model';
-import {
+import type {
   IBudgetState,
+  IEventContext,
   IEventMessage,
   ILineageGraph,
-  IPrivacyViewState,
+  IReleaseNode,
   IReleaseSummary,
-  ISnapshotMessage
-} from '../src/tokens';
+  ISnapshotMessage,
+  ISourceNode,
+  ITransformNode,
+  LineageNode
+} from '../src/commSchema';
+import type { IPrivacyViewState } from '../src/tokens';
 
 function budget(source: string, spent: number, total = 3, delta = 0): IBudgetState {
   return {
@@ -46,14 +51,18 @@ function release(id: string, over: Partial<IReleaseSummary> = {}): IReleaseSumma
     id,
     source: 'patients',
     query: 'patients.age.mean()',
+    label: 'patients.age.mean(epsilon=0.2)',
     epsilon: 0.2,
     delta: 0,
     alpha: 0.05,
     mechanism: 'discrete Laplace',
     created: '2025-01-01T00:00:00Z',
     execution_count: 3,
+    cell_id: null,
+    notebook: null,
+    published: false,
     scalar: true,
-    cells: [{ key: null, statistic: 'mean', value: 47.31, ci: [46.11, 48.51] }],
+    cells: [{ key: [], statistic: 'mean', value: 47.31, ci: [46.11, 48.51], rank_error: null }],
     cell_count: 1,
     ...over
   };
@@ -61,26 +70,109 @@ function release(id: string, over: Partial<IReleaseSummary> = {}): IReleaseSumma
 
 function snapshot(over: Partial<ISnapshotMessage> = {}): ISnapshotMessage {
   return {
-    schema: 'jupyter-privacy/1',
+    schema: 'jupyter-privacy/1.1',
     type: 'snapshot',
+    mode: 'guard-rail',
+    notebook: null,
     budget: [budget('patients', 0.2)],
     releases: [release('r1')],
     lineage: { version: 1, nodes: [], edges: [] },
+    sent_at: 1764450000123.4,
     ...over
   };
+}
+
+function context(executionCount: number, cellId: string | null = null): IEventContext {
+  return { execution_count: executionCount, cell_id: cellId, notebook: null };
 }
 
 function event(
   r: IReleaseSummary | null,
   spent: number,
-  over: Partial<IEventMessage['event']> = {}
+  over: { type?: 'charge' | 'source_registered'; replayed?: boolean; context?: IEventContext } = {}
 ): IEventMessage {
+  const { type = 'charge', replayed = false, context } = over;
   return {
-    schema: 'jupyter-privacy/1',
+    schema: 'jupyter-privacy/1.1',
     type: 'event',
-    event: { type: r ? 'release' : 'charge', source: 'patients', release_id: r?.id, ...over },
+    mode: 'guard-rail',
+    event: r
+      ? { type: 'release', source: 'patients', release_id: r.id, replayed, context }
+      : { type, source: 'patients', context },
     budget: [budget('patients', spent)],
-    release: r
+    release: r,
+    sent_at: 1764450000123.4
+  };
+}
+
+/** `value` without `keys`: a message as a 1.0 kernel sent it, before 1.1 added them. */
+function without<T extends object>(value: T, ...keys: (keyof T)[]): T {
+  const copy = { ...value };
+  for (const key of keys) {
+    Reflect.deleteProperty(copy, key);
+  }
+  return copy;
+}
+
+function v10Release(r: IReleaseSummary): IReleaseSummary {
+  return without(r, 'label', 'cell_id', 'notebook', 'published');
+}
+
+function sourceNode(name: string): ISourceNode {
+  return {
+    id: `source:${name}`,
+    kind: 'source',
+    source: name,
+    label: name,
+    origin: 'pandas',
+    privacy_unit: 'patient_id',
+    mode: 'pure',
+    budget: { epsilon: 3, delta: 0 },
+    budget_text: 'budget ε = 3.00',
+    spent: { epsilon: 0, delta: 0 },
+    versions: [],
+    releases: 0
+  };
+}
+
+function transformNode(id: string, label: string): ITransformNode {
+  return {
+    id,
+    kind: 'transform',
+    source: 'p',
+    op: 'filter',
+    label,
+    text: `p[${label}]`,
+    step: { kind: 'filter' },
+    depth: 1
+  };
+}
+
+function releaseNode(id: string, label: string): IReleaseNode {
+  return {
+    id,
+    kind: 'release',
+    release_id: id,
+    source: 'p',
+    label,
+    query: 'p.age.mean()',
+    call: 'p.age.mean(epsilon=0.1)',
+    statistics: ['mean'],
+    column: 'age',
+    by: [],
+    scalar: false,
+    cells: [],
+    cell_count: 0,
+    epsilon: 0.1,
+    delta: 0,
+    rho: 0,
+    alpha: 0.05,
+    mechanism: 'discrete Laplace',
+    execution_count: null,
+    created: '2025-01-01T00:00:00Z',
+    replayed: 0,
+    version: 'v1',
+    plan: null
   };
 }
 
@@ -153,7 +245,7 @@ describe('PrivacyModel', () => {
     model.changed.connect((_, state) => seen.push(state));
     model.apply(
       event(release('r2', { query: 'patients.count()', execution_count: 4 }), 0.5, {
-        context: { execution_count: 4, cell_id: 'cell-4' }
+        context: context(4, 'cell-4')
       })
     );
     expect(seen).toHaveLength(1);
@@ -166,8 +258,8 @@ describe('PrivacyModel', () => {
     const model = new PrivacyModel();
     model.apply(snapshot());
     const r1 = release('r1');
-    model.apply(event(r1, 0.2, { replayed: true, context: { execution_count: 9 } }));
-    model.apply(event(r1, 0.2, { replayed: true, context: { execution_count: 10 } }));
+    model.apply(event(r1, 0.2, { replayed: true, context: context(9) }));
+    model.apply(event(r1, 0.2, { replayed: true, context: context(10) }));
     const rows = model.state.releases;
     expect(rows.map(r => [r.id, r.replayed, r.executionCount])).toEqual([
       ['r1', true, 10],
@@ -196,7 +288,7 @@ describe('PrivacyModel', () => {
   it('gives a quantile its rank bound in whole rows', () => {
     const median = release('q1', {
       query: 'patients.age.median()',
-      cells: [{ key: null, statistic: 'median', value: 43.01, ci: null, rank_error: 16.51 }]
+      cells: [{ key: [], statistic: 'median', value: 43.01, ci: null, rank_error: 16.51 }]
     });
     expect(releaseView(median)).toMatchObject({
       valueText: '43.01',
@@ -227,6 +319,22 @@ describe('PrivacyModel', () => {
     expect(model.state).toBe(before);
   });
 
+  it("reads a 1.0 kernel's messages, which lack the fields 1.1 added", () => {
+    const model = new PrivacyModel();
+    const old = without(snapshot({ releases: [v10Release(release('r1'))] }), 'mode', 'notebook');
+    expect(model.apply({ ...old, schema: 'jupyter-privacy/1' })).toBe(true);
+    expect(model.state.mode).toBeNull();
+    expect(model.state.releases[0]).toMatchObject({
+      label: 'patients.age.mean()',
+      published: false,
+      notebook: null,
+      cellId: null
+    });
+    const later = without(event(v10Release(release('r2')), 0.4), 'mode');
+    expect(model.apply({ ...later, schema: 'jupyter-privacy/1' })).toBe(true);
+    expect(model.state.releases.map(r => r.id)).toEqual(['r2', 'r1']);
+  });
+
   it('forgets what the kernel said when the kernel restarts, and comes back on a snapshot', () => {
     const model = new PrivacyModel();
     model.apply(snapshot({ budget: [budget('patients', 1.2)] }));
@@ -241,7 +349,7 @@ describe('PrivacyModel', () => {
     const model = new PrivacyModel();
     const lineage: ILineageGraph = {
       version: 1,
-      nodes: [{ id: 'source:patients', kind: 'source', label: 'patients' }],
+      nodes: [sourceNode('patients')],
       edges: []
     };
     model.apply(snapshot({ lineage }));
@@ -291,13 +399,10 @@ describe('statusSummary', () => {
 
 describe('lineage layout', () => {
   it('puts every node on its own row, children under their parent', () => {
-    const nodes = [
-      { id: 'source:p', kind: 'source', label: 'p' },
-      { id: 't1', kind: 'transform', label: 'filter age >= 65' }
-    ];
+    const nodes: LineageNode[] = [sourceNode('p'), transformNode('t1', 'filter age >= 65')];
     const edges = [{ from: 'source:p', to: 't1' }];
     for (let i = 0; i < 60; i++) {
-      nodes.push({ id: `r${i}`, kind: 'release', label: `mean ${i}` });
+      nodes.push(releaseNode(`r${i}`, `mean ${i}`));
       edges.push({ from: i % 2 ? 't1' : 'source:p', to: `r${i}` });
     }
     const rows = layoutLineage({ version: 1, nodes, edges });
@@ -319,7 +424,7 @@ describe('lineage layout', () => {
 describe('lineage messages', () => {
   const graph: ILineageGraph = {
     version: 1,
-    nodes: [{ id: 'source:patients', kind: 'source', label: 'patients' }],
+    nodes: [sourceNode('patients')],
     edges: []
   };
 
@@ -362,7 +467,7 @@ describe('labels, notebooks and replay (schema 1.1)', () => {
       'patients.visits.mean(epsilon=0.5)'
     ]);
     // a 1.0 kernel sends no label: the query stands in
-    expect(releaseView(release('c')).label).toBe('patients.age.mean()');
+    expect(releaseView(v10Release(release('c'))).label).toBe('patients.age.mean()');
   });
 
   it('keeps the notebook of each release, the replaying one for a replay', () => {
@@ -405,7 +510,7 @@ describe('labels, notebooks and replay (schema 1.1)', () => {
     const summary = statusSummary(model.state);
     expect(summary.text).toBe('Replay · patients ε 0.200 / 3.00');
     expect(summary.title).toContain('Replay mode: every value is a published release');
-    model.apply({ ...event(null, 0.2, { type: 'charge' }), schema: 'jupyter-privacy/1.1' });
+    model.apply(without(event(null, 0.2, { type: 'charge' }), 'mode'));
     expect(model.state.mode).toBe('replay'); // an event without a mode keeps it
     model.apply({ ...snapshot(), schema: 'jupyter-privacy/1.1', mode: 'guard-rail' });
     expect(statusSummary(model.state).text).toBe('patients ε 0.200 / 3.00');
