@@ -341,6 +341,14 @@ def validate(spec: SourceSpec, query: Query) -> Checked:
 
     per_key = 1
     if query.statistic == "agg":
+        if "spec" not in checked:  # a raw plan can leave it out; the frame API never does
+            raise InvalidArgumentError(
+                op,
+                spec.name,
+                "agg needs a spec of statistics per column",
+                [],
+                [f"{spec.name}.groupby(...).agg({{'COLUMN': 'mean'}})"],
+            )
         pairs = [
             (col, stat)
             for col, stats in checked["spec"]

@@ -182,6 +182,13 @@ def test_a_parameter_a_statistic_does_not_take_is_refused_in_process(source: Wor
     assert source.budget_state("t").epsilon_spent == 0
 
 
+def test_an_agg_plan_without_its_spec_is_refused_not_crashed(source: Workspace) -> None:
+    """Found by the fuzzer's long run: a raw plan could leave agg's spec out (a KeyError)."""
+    with pytest.raises(InvalidArgumentError, match="agg needs a spec"):
+        source.run(Query("t", (), "agg", None, ("n",)), epsilon=1.0)
+    assert source.budget_state("t").epsilon_spent == 0
+
+
 def test_unknown_keys_with_several_rows_per_person_are_thresholded(source: Workspace) -> None:
     """Regression: the threshold search started below the l-infinity sensitivity (3 here)."""
     table = source.run(Query("t", (), "size", None, ("s",)), epsilon=1.0)
