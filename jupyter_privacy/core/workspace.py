@@ -36,6 +36,7 @@ from jupyter_privacy.core.errors import (
 from jupyter_privacy.core.expr import Scalar
 from jupyter_privacy.core.ledger import Ledger, Refusal, now
 from jupyter_privacy.core.limits import ALPHA_MAX, ALPHA_MIN, DELTA_MIN, EPSILON_MAX, EPSILON_MIN
+from jupyter_privacy.core.loss import PrivacyLoss
 from jupyter_privacy.core.plan import Query
 from jupyter_privacy.core.registration import (
     build_schema,
@@ -420,7 +421,7 @@ class Workspace:
             prepared = self._prepare(spec, query, target, alpha_v, delta_q, op, prefetch=True)
             if prepared.delta == 0:
                 cost = Cost(cost.epsilon, cost.rho)
-            verified = exact(prepared.loss)
+            verified = exact(prepared.loss.value)
             bound = cost.epsilon if spec.budget.mode == "pure" else cost.rho
             if verified > bound or exact(prepared.delta) > cost.delta:
                 raise ReleaseFailedError(
@@ -481,7 +482,8 @@ class Workspace:
         mode = spec.budget.mode
 
         def halfwidth(target: float) -> float | None:
-            return engine.prepare(spec, query, target, mode, alpha, delta_q).expected_halfwidth
+            loss = PrivacyLoss.of(mode, target)
+            return engine.prepare(spec, query, loss, alpha, delta_q).expected_halfwidth
 
         if halfwidth(1.0) is None:
             raise UnsupportedOperationError(
@@ -559,7 +561,8 @@ class Workspace:
         """Calibrate. A failure here is about public parameters, never values: the data pass
         that ``prefetch`` may start in the background reports only through ``Prepared.run``."""
         try:
-            return engine.prepare(spec, query, target, spec.budget.mode, alpha, delta, prefetch)
+            loss = PrivacyLoss.of(spec.budget.mode, target)
+            return engine.prepare(spec, query, loss, alpha, delta, prefetch)
         except PrivacyError:
             raise
         except Exception as exc:

@@ -19,6 +19,7 @@ from scipy.stats import binom
 
 from jupyter_privacy.core import engine
 from jupyter_privacy.core.budget import Budget
+from jupyter_privacy.core.loss import PrivacyLoss
 from jupyter_privacy.core.plan import Query
 from jupyter_privacy.core.workspace import Workspace
 
@@ -69,8 +70,8 @@ def prepare(
         target = EPSILON
     else:
         target = engine.rho_of_epsilon(EPSILON, budget.conversion_delta)
-    prepared = engine.prepare(spec, query, target, budget.mode, alpha)
-    assert 0 < prepared.loss <= target
+    prepared = engine.prepare(spec, query, PrivacyLoss.of(budget.mode, target), alpha)
+    assert 0 < prepared.loss.value <= target
     return prepared
 
 

@@ -30,6 +30,7 @@ from jupyter_privacy.core.errors import (
     UnsupportedOperationError,
 )
 from jupyter_privacy.core.expr import Scalar
+from jupyter_privacy.core.loss import PrivacyLoss
 from jupyter_privacy.core.plan import Query
 from jupyter_privacy.core.release import Cell
 from jupyter_privacy.core.schema import ColumnInfo
@@ -81,7 +82,18 @@ COUNTS = (0.0, math.inf)
 class Prepared:
     """A calibrated job: its verified loss is known before any data is read."""
 
-    loss: float  # ε (pure) or ρ (zCDP), the sum of verified OpenDP maps
+    loss: PrivacyLoss  # the sum of verified OpenDP maps, in the budget's measure
+    delta: float  # δ spent by thresholds
+    mechanism: str
+    expected_halfwidth: float | None
+    run: Callable[[], list[Cell]] = field(repr=False)
+
+
+@dataclass
+class _Job:
+    """A calibrated job whose loss is a float in the context's measure (internal)."""
+
+    loss: float
     delta: float  # δ spent by thresholds
     mechanism: str
     expected_halfwidth: float | None
@@ -136,16 +148,34 @@ class _Ctx:
 def prepare(
     spec: SourceSpec,
     query: Query,
-    target: float,
-    measure: mech.Measure,
+    loss: PrivacyLoss,
     alpha: float,
     delta: float = 0.0,
     prefetch: bool = False,
 ) -> Prepared:
-    """Validate ``query`` on public information and calibrate its measurements to ``target``.
+    """Validate ``query`` on public information and calibrate its measurements to ``loss``.
 
     ``prefetch``: the caller will release if the loss fits, so a long data pass may start now in
     the background (its pre-noise result is only ever read by ``Prepared.run``)."""
+    job = _prepare(spec, query, loss.value, loss.measure, alpha, delta, prefetch)
+    return Prepared(
+        PrivacyLoss.of(loss.measure, job.loss),
+        job.delta,
+        job.mechanism,
+        job.expected_halfwidth,
+        job.run,
+    )
+
+
+def _prepare(
+    spec: SourceSpec,
+    query: Query,
+    target: float,
+    measure: mech.Measure,
+    alpha: float,
+    delta: float,
+    prefetch: bool,
+) -> _Job:
     schema = validate(spec, query).schema
     ctx = _Ctx(spec, query, schema, measure, alpha, spec.d_in, prefetch)
     stat = query.statistic
@@ -293,7 +323,7 @@ def _var_from(
 # Scalar statistics --------------------------------------------------------------------------------
 
 
-def _prepare_scalar(ctx: _Ctx, target: float) -> Prepared:
+def _prepare_scalar(ctx: _Ctx, target: float) -> _Job:
     stat = ctx.query.statistic
     if stat in ("count", "size") and ctx.query.column is None:
         return _prepare_count(ctx, target)
@@ -313,7 +343,7 @@ def _prepare_scalar(ctx: _Ctx, target: float) -> Prepared:
             return [_cell((), "sum", s / num.scale, ci, None, noise.name, num.sums)]
 
         sens = mech.sum_sensitivity(ctx.d_in, num.lo_int, num.hi_int)
-        return Prepared(
+        return _Job(
             noise.loss_at(sens),
             0.0,
             noise.name,
@@ -360,7 +390,7 @@ def collect(lf: pl.LazyFrame) -> pl.DataFrame:
     return lf.collect(engine="streaming")
 
 
-def _prepare_count(ctx: _Ctx, target: float, column: str | None = None) -> Prepared:
+def _prepare_count(ctx: _Ctx, target: float, column: str | None = None) -> _Job:
     noise = _count_noise(ctx, target * SAFETY, vector=False)
     stat = ctx.query.statistic
 
@@ -372,10 +402,10 @@ def _prepare_count(ctx: _Ctx, target: float, column: str | None = None) -> Prepa
         ]
 
     loss = noise.loss_at(mech.count_sensitivity(ctx.d_in))
-    return Prepared(loss, 0.0, noise.name, noise.accuracy(ctx.alpha), run)
+    return _Job(loss, 0.0, noise.name, noise.accuracy(ctx.alpha), run)
 
 
-def _prepare_mean(ctx: _Ctx, num: _Numeric, target: float) -> Prepared:
+def _prepare_mean(ctx: _Ctx, num: _Numeric, target: float) -> _Job:
     wc, ws = MEAN_WEIGHTS
     n_noise = _count_noise(ctx, target * wc * SAFETY, False)
     s_noise = num.noise("csum", target * ws * SAFETY, False)
@@ -388,10 +418,10 @@ def _prepare_mean(ctx: _Ctx, num: _Numeric, target: float) -> Prepared:
         est, ci = _mean_from(num, n, s, a_n, a_s)
         return [_cell((), "mean", est, ci, None, s_noise.name)]
 
-    return Prepared(loss, 0.0, s_noise.name, None, run)
+    return _Job(loss, 0.0, s_noise.name, None, run)
 
 
-def _prepare_var(ctx: _Ctx, num: _Numeric, target: float, stat: str) -> Prepared:
+def _prepare_var(ctx: _Ctx, num: _Numeric, target: float, stat: str) -> _Job:
     wc, ws, wq = VAR_WEIGHTS
     n_noise = _count_noise(ctx, target * wc * SAFETY, False)
     s_noise = num.noise("csum", target * ws * SAFETY, False)
@@ -412,7 +442,7 @@ def _prepare_var(ctx: _Ctx, num: _Numeric, target: float, stat: str) -> Prepared
             est, ci = math.sqrt(est), (math.sqrt(ci[0]), math.sqrt(ci[1]))
         return [_cell((), stat, est, ci, None, q_noise.name)]
 
-    return Prepared(loss, 0.0, q_noise.name, None, run)
+    return _Job(loss, 0.0, q_noise.name, None, run)
 
 
 def _sens(ctx: _Ctx, kind: str, num: _Numeric | None, vector: bool = False) -> int:
@@ -446,7 +476,7 @@ def _quantile_values(
 
 def _prepare_quantiles(
     ctx: _Ctx, name: str, num: _Numeric, info: ColumnInfo, target: float
-) -> Prepared:
+) -> _Job:
     levels = _quantile_levels(ctx)
     cands = candidates_for(info)
     share = target * SAFETY / len(levels)
@@ -470,7 +500,7 @@ def _prepare_quantiles(
             for q, v, m in zip(levels, released, mechs, strict=True)
         ]
 
-    return Prepared(loss, 0.0, "exponential", None, run)
+    return _Job(loss, 0.0, "exponential", None, run)
 
 
 # describe -------------------------------------------------------------------------------------
@@ -478,7 +508,7 @@ def _prepare_quantiles(
 
 def _prepare_describe(
     ctx: _Ctx, columns: list[tuple[str, _Numeric, ColumnInfo]], target: float
-) -> Prepared:
+) -> _Job:
     """count, mean, std, min, quartiles, max per column, one budget split; quantiles sorted."""
     scan = _describe_scan(ctx, columns)
     # The data pass reads no budget and releases nothing; starting it now lets it run on another
@@ -540,7 +570,7 @@ def _prepare_describe(
                 cells.append(_cell(key, label, v, None, m.rank_error(ctx.alpha), "exponential"))
         return cells
 
-    return Prepared(loss, 0.0, "composition", None, run)
+    return _Job(loss, 0.0, "composition", None, run)
 
 
 def _describe_scan(
@@ -578,7 +608,7 @@ def _bounded_numeric_columns(ctx: _Ctx) -> list[tuple[str, _Numeric, ColumnInfo]
     return [(n, _Numeric(ctx, n, ctx.schema[n].bounds), ctx.schema[n]) for n in names]  # type: ignore[arg-type]
 
 
-def _prepare_frame_stat(ctx: _Ctx, target: float) -> Prepared:
+def _prepare_frame_stat(ctx: _Ctx, target: float) -> _Job:
     cols = _bounded_numeric_columns(ctx)
     if ctx.query.statistic == "describe":
         return _prepare_describe(ctx, cols, target)
@@ -630,7 +660,7 @@ def _prepare_frame_stat(ctx: _Ctx, target: float) -> Prepared:
                 cells.append(_cell((name,), "mean", est, ci, None, s_noise.name))
         return cells
 
-    return Prepared(loss, 0.0, "composition", None, run)
+    return _Job(loss, 0.0, "composition", None, run)
 
 
 # Grouped statistics ---------------------------------------------------------------------------
@@ -646,7 +676,7 @@ def _aligned(frame: pl.DataFrame, by: tuple[str, ...], keys: list[Key], column: 
     return [int(lookup.get(k, 0) or 0) for k in keys]
 
 
-def _prepare_value_counts(ctx: _Ctx, target: float, delta: float) -> Prepared:
+def _prepare_value_counts(ctx: _Ctx, target: float, delta: float) -> _Job:
     name, info = _column(ctx)
     stat = ctx.query.statistic
     if stat == "hist":
@@ -692,7 +722,7 @@ def _grouped_counts(
     target: float,
     key_expr: pl.Expr | None = None,
     source_column: str | None = None,
-) -> Prepared:
+) -> _Job:
     noise = _count_noise(ctx, target * SAFETY, vector=True)
     loss = noise.loss_at(mech.count_by_categories_sensitivity(ctx.d_in, ctx.measure))
     stat = (
@@ -709,10 +739,10 @@ def _grouped_counts(
             for k, v in zip(keys, noisy, strict=True)
         ]
 
-    return Prepared(loss, 0.0, noise.name, noise.accuracy(ctx.alpha), run)
+    return _Job(loss, 0.0, noise.name, noise.accuracy(ctx.alpha), run)
 
 
-def _threshold_counts(ctx: _Ctx, target: float, delta: float) -> Prepared:
+def _threshold_counts(ctx: _Ctx, target: float, delta: float) -> _Job:
     th = mech.threshold_counts(ctx.d_in, target * SAFETY, delta, ctx.measure)
     eps, dlt = (
         float(v) for v in th.measurement.map(mech.count_by_sensitivity(ctx.d_in, ctx.measure))
@@ -743,10 +773,10 @@ def _threshold_counts(ctx: _Ctx, target: float, delta: float) -> Prepared:
         ]
         return sorted(cells, key=lambda cell: -cell.value)
 
-    return Prepared(eps, dlt, "thresholded " + th.noise.name, th.noise.accuracy(ctx.alpha), run)
+    return _Job(eps, dlt, "thresholded " + th.noise.name, th.noise.accuracy(ctx.alpha), run)
 
 
-def _prepare_grouped(ctx: _Ctx, keys: list[Key] | None, target: float, delta: float) -> Prepared:
+def _prepare_grouped(ctx: _Ctx, keys: list[Key] | None, target: float, delta: float) -> _Job:
     stat = ctx.query.statistic
     if keys is None:
         if stat in ("size", "count") and ctx.query.column is None:
@@ -771,11 +801,11 @@ def _prepare_grouped(ctx: _Ctx, keys: list[Key] | None, target: float, delta: fl
             found = [c.key for c in discover.run()]
             return _prepare_grouped_declared(ctx, found, rest_target).run()
 
-        return Prepared(discover.loss + probe.loss, discover.delta, probe.mechanism, None, run)
+        return _Job(discover.loss + probe.loss, discover.delta, probe.mechanism, None, run)
     return _prepare_grouped_declared(ctx, keys, target)
 
 
-def _prepare_grouped_declared(ctx: _Ctx, keys: list[Key], target: float) -> Prepared:
+def _prepare_grouped_declared(ctx: _Ctx, keys: list[Key], target: float) -> _Job:
     stat = ctx.query.statistic
     if stat in ("size", "count") and ctx.query.column is None:
         return _grouped_counts(ctx, keys, target)
@@ -789,7 +819,7 @@ def _prepare_grouped_declared(ctx: _Ctx, keys: list[Key], target: float) -> Prep
     return _grouped_numeric(ctx, keys, target, num, info, stat)
 
 
-def _grouped_counts_nonnull(ctx: _Ctx, keys: list[Key], target: float, column: str) -> Prepared:
+def _grouped_counts_nonnull(ctx: _Ctx, keys: list[Key], target: float, column: str) -> _Job:
     noise = _count_noise(ctx, target * SAFETY, vector=True)
     loss = noise.loss_at(mech.count_by_categories_sensitivity(ctx.d_in, ctx.measure))
 
@@ -802,7 +832,7 @@ def _grouped_counts_nonnull(ctx: _Ctx, keys: list[Key], target: float, column: s
             for k, v in zip(keys, noisy, strict=True)
         ]
 
-    return Prepared(loss, 0.0, noise.name, noise.accuracy(ctx.alpha), run)
+    return _Job(loss, 0.0, noise.name, noise.accuracy(ctx.alpha), run)
 
 
 def _grouped_numeric(
@@ -813,7 +843,7 @@ def _grouped_numeric(
     info: ColumnInfo,
     stat: str,
     label: str | None = None,
-) -> Prepared:
+) -> _Job:
     label = label or stat
     d, m = ctx.d_in, ctx.measure
     if stat in ("median", "quantile", "min", "max"):
@@ -841,7 +871,7 @@ def _grouped_numeric(
                     cells.append(_cell(k, name, v, None, x.rank_error(ctx.alpha), "exponential"))
             return cells
 
-        return Prepared(loss, 0.0, "exponential", None, run_q)
+        return _Job(loss, 0.0, "exponential", None, run_q)
 
     if stat == "sum":
         s_noise = num.noise("sum", target * SAFETY, True)
@@ -866,7 +896,7 @@ def _grouped_numeric(
                 for k, v in zip(keys, noisy, strict=True)
             ]
 
-        return Prepared(loss, 0.0, s_noise.name, s_noise.accuracy(ctx.alpha) / num.scale, run_sum)
+        return _Job(loss, 0.0, s_noise.name, s_noise.accuracy(ctx.alpha) / num.scale, run_sum)
 
     if stat not in ("mean", "var", "std"):
         raise _unsupported(ctx)
@@ -912,10 +942,10 @@ def _grouped_numeric(
             cells.append(_cell(k, label, est, ci, None, s_noise.name))
         return cells
 
-    return Prepared(loss, 0.0, s_noise.name, None, run_moments)
+    return _Job(loss, 0.0, s_noise.name, None, run_moments)
 
 
-def _prepare_agg(ctx: _Ctx, keys: list[Key], target: float) -> Prepared:
+def _prepare_agg(ctx: _Ctx, keys: list[Key], target: float) -> _Job:
     spec_items: tuple[tuple[str, Any], ...] = ctx.query.param("spec", ())
     pairs = [
         (col, stat)
@@ -962,4 +992,4 @@ def _prepare_agg(ctx: _Ctx, keys: list[Key], target: float) -> Prepared:
                 )
         return cells
 
-    return Prepared(loss, 0.0, "composition", None, run)
+    return _Job(loss, 0.0, "composition", None, run)
