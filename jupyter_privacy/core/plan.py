@@ -11,26 +11,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jupyter_privacy.core.aggregates import STATISTICS as STATISTICS  # the registry's, re-exported
 from jupyter_privacy.core.errors import InvalidArgumentError
 from jupyter_privacy.core.expr import Expr
 
 StepKind = Literal["filter", "assign", "select"]
-
-STATISTICS = (
-    "count",
-    "size",
-    "sum",
-    "mean",
-    "median",
-    "quantile",
-    "var",
-    "std",
-    "min",
-    "max",
-    "value_counts",
-    "hist",
-    "describe",
-)
 
 
 @dataclass(frozen=True)

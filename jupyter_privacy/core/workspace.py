@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_privacy.core import engine
+from jupyter_privacy.core.aggregates import AGGREGATES, WITH_ACCURACY
 from jupyter_privacy.core.budget import Budget, Cost, check_parameter, exact, fits, fmt
 from jupyter_privacy.core.errors import (
     BudgetExceededError,
@@ -491,7 +492,7 @@ class Workspace:
                 spec.name,
                 "accuracy= needs an interval known in advance, and this statistic's "
                 "interval depends on the data",
-                [("supported", "accuracy= on count, size, sum, value_counts, hist")],
+                [("supported", "accuracy= on " + ", ".join(WITH_ACCURACY))],
                 [f"{query.describe()[:-1]}epsilon=0.1)", f"{query.describe()[:-1]}dry_run=True)"],
             )
         lo, hi = 1e-9, 1.0
@@ -738,7 +739,7 @@ class Workspace:
 
 
 def _counted(query: Query) -> list[str]:
-    counts = query.statistic in ("value_counts", "hist") and query.column is not None
+    counts = AGGREGATES[query.statistic].keyed_by_column and query.column is not None
     return [str(query.column)] if counts else []
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from jupyter_privacy.core.aggregates import AGG_STATISTICS
 from jupyter_privacy.core.errors import InvalidArgumentError
 from jupyter_privacy.frame.refusals import GROUPBY_SUPPORTED, ROW_ACCESS, row_access, unsupported
 from jupyter_privacy.frame.runner import Result, run_query
 
 if TYPE_CHECKING:
     from jupyter_privacy.frame.frame import SensitiveFrame
-
-AGG_STATISTICS = ("count", "size", "sum", "mean", "median", "var", "std", "min", "max")
 
 
 class SensitiveGroupBy:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from jupyter_privacy.core.aggregates import quantile_label
 from jupyter_privacy.core.engine import mechanisms as mech
 from jupyter_privacy.core.engine.data import bin_of, label_of, prepared_frame
 from jupyter_privacy.core.errors import (
@@ -40,7 +41,6 @@ from jupyter_privacy.core.validate import (
     bounded_columns,
     group_keys,
     hist_edges,
-    quantile_label,
     require_bounds,
     validate,
 )
