@@ -201,7 +201,6 @@ _ENTRIES = (
         "required",
         numeric=True,
         in_agg=True,
-        feasible=NON_NEGATIVE,
         methods=("Series.var", "GroupedSeries.var"),
     ),
     Aggregate(
@@ -210,7 +209,6 @@ _ENTRIES = (
         "required",
         numeric=True,
         in_agg=True,
-        feasible=NON_NEGATIVE,
         methods=("Series.std", "GroupedSeries.std"),
     ),
     Aggregate(

@@ -37,7 +37,15 @@ class PrivacyLoss:
 
     def scaled(self, share: float) -> Self:
         """This loss times ``share`` (a budget split), in the same measure."""
-        return type(self)(self.value * share)
+        return self.like(self.value * share)
+
+    def split(self, parts: int) -> Self:
+        """An equal share of this loss for each of ``parts`` (``value / parts``)."""
+        return self.like(self.value / parts)
+
+    def like(self, value: float) -> Self:
+        """Another amount in this loss's measure (a verified map's value)."""
+        return type(self)(value)
 
     def __mul__(self, share: float) -> Self:
         return self.scaled(share)
@@ -48,10 +56,7 @@ class PrivacyLoss:
         """Basic composition of two losses in the same measure (ε add up, and so do ρ)."""
         if type(other) is not type(self):
             raise TypeError(f"cannot add {type(other).__name__} to {type(self).__name__}")
-        return type(self)(self.value + other.value)
-
-    def zero(self) -> Self:
-        return type(self)(0.0)
+        return self.like(self.value + other.value)
 
     def __str__(self) -> str:
         shown = f"{self.value:.3g}" if math.isfinite(self.value) else repr(self.value)

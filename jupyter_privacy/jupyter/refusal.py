@@ -175,7 +175,8 @@ def _feasible(target: Any, method: str) -> bool | None:
             return any(i.numeric and i.bounds is not None for i in target.schema.values())
         return True
     if isinstance(target, SensitiveGroupBy):
-        if method not in ("size", "count"):
+        aggregates = releasing(f"GroupBy.{method}")
+        if not aggregates or any(a.composite for a in aggregates):
             return None
         spec = target._frame._ws.source(target._frame.name)
         schema = target._frame.schema

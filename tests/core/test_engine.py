@@ -12,7 +12,8 @@ from hypothesis.extra.numpy import arrays
 
 from jupyter_privacy.core.engine import mechanisms as mech
 from jupyter_privacy.core.engine.accounting import epsilon_of_rho, rho_of_epsilon
-from jupyter_privacy.core.engine.statistics import _Numeric, fixed_point_bits
+from jupyter_privacy.core.engine.aggregates.fixed_point import Numeric as _Numeric
+from jupyter_privacy.core.engine.aggregates.fixed_point import fixed_point_bits
 
 dp.enable_features("contrib")
 

@@ -58,17 +58,17 @@ def test_describe_reads_data_only_on_the_way_to_a_release(
     home: Path, patients_df: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """describe starts its data pass while calibrating; a dry run or a refusal must not read."""
-    from jupyter_privacy.core.engine import statistics
+    from jupyter_privacy.core.engine.aggregates import describe
 
     p = register_patients(patients_df, budget=jp.Budget(epsilon=1.0))
     reads: list[str] = []
-    real = statistics.prepared_frame
+    real = describe.prepared_frame
 
     def counting(*args: object) -> pl.LazyFrame:
         reads.append("read")
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(statistics, "prepared_frame", counting)
+    monkeypatch.setattr(describe, "prepared_frame", counting)
     assert p.describe(epsilon=0.5, dry_run=True).epsilon == 0.5
     with pytest.raises(jp.BudgetExceededError):
         p.describe(epsilon=2.0)

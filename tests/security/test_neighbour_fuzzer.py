@@ -657,11 +657,11 @@ def test_the_fuzzer_finds_each_class_when_its_fix_is_reverted(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from jupyter_privacy.core import validate
-    from jupyter_privacy.core.engine import statistics
+    from jupyter_privacy.core.engine.aggregates import fixed_point, histograms
 
     patches, pairings = REVERTED[name]
     for attr, old in patches.items():
-        for module in (statistics, validate):
+        for module in (fixed_point, histograms, validate):
             if hasattr(module, attr):
                 monkeypatch.setattr(module, attr, old)
     found = 0
