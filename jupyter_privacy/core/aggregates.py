@@ -52,6 +52,8 @@ class Aggregate:
     methods: tuple[str, ...] = ()
     #: Rank among the suggestions a refusal falls back to when its own cannot run (1 first).
     fallback: int | None = None
+    #: The method a plan's text calls, where it is not the statistic's name.
+    shown_as: str | None = None
 
     def is_scalar(self, column: str | None, by: tuple[str, ...], params: Mapping[str, Any]) -> bool:
         """Whether a plan of this statistic releases one value (a ``Release``, not a table)."""
@@ -262,6 +264,15 @@ _ENTRIES = (
         scalar=False,
         methods=("DataFrame.describe", "Series.describe"),
         fallback=1,
+    ),
+    Aggregate(
+        "proportion",
+        "share of rows meeting a condition, among rows where it is not null",
+        "required",
+        condition=True,
+        feasible=(0.0, 1.0),
+        methods=("Series.mean", "GroupedSeries.mean"),
+        shown_as="mean",
     ),
     Aggregate(
         "agg",

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jupyter_privacy.core.aggregates import AGGREGATES
 from jupyter_privacy.core.aggregates import STATISTICS as STATISTICS  # the registry's, re-exported
 from jupyter_privacy.core.errors import InvalidArgumentError
 from jupyter_privacy.core.expr import Expr
@@ -144,4 +145,6 @@ class Query:
             spec = {k: _thaw(v) for k, v in params.pop("spec", ())}
             return f"{text}.agg({spec!r})"
         args = ", ".join(f"{k}={_thaw(v)!r}" for k, v in sorted(params.items()))
-        return f"{text}.{self.statistic}({args})"
+        registered = AGGREGATES.get(self.statistic) if isinstance(self.statistic, str) else None
+        method = (registered.shown_as if registered else None) or self.statistic
+        return f"{text}.{method}({args})"

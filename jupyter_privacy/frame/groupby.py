@@ -118,7 +118,8 @@ class GroupedSeries:
         return self._run("sum", {}, o)
 
     def mean(self, **o: Any) -> Result:
-        return self._run("mean", {}, o)
+        condition = self._group._frame._schema()[self._column].kind == "bool"
+        return self._run("proportion" if condition else "mean", {}, o)
 
     def median(self, **o: Any) -> Result:
         return self._run("median", {}, o)

@@ -274,7 +274,7 @@ class SensitiveSeries:
 
     def mean(self, **opts: Any) -> Result:
         """Mean of the clipped values (of a condition: the share of rows that meet it)."""
-        return self._numbers()._agg("mean", {}, opts)
+        return self._agg("proportion" if self.dtype == "bool" else "mean", {}, opts)
 
     def plot(self, kind: str = "hist", bins: int = 10, **opts: Any) -> Any:
         """A chart of the column's noisy histogram (numbers) or noisy counts (keyed columns):

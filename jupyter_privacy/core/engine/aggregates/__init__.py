@@ -1,7 +1,7 @@
 """One engine class per registered statistic (``core/aggregates.py``), looked up by name.
 
 Each module holds one family: counts, sums, moments (mean, var, std), quantiles (median,
-quantile, min, max), histograms, describe, agg. Adding a statistic is one registry entry and
+quantile, min, max), histograms, describe, proportion, agg. Adding a statistic is one registry entry and
 one class here; a test checks that every registry entry has its class.
 """
 
@@ -13,6 +13,7 @@ from jupyter_privacy.core.engine.aggregates.counts import Count, Size, ValueCoun
 from jupyter_privacy.core.engine.aggregates.describe import Describe
 from jupyter_privacy.core.engine.aggregates.histograms import Histogram
 from jupyter_privacy.core.engine.aggregates.moments import Mean, Std, Var
+from jupyter_privacy.core.engine.aggregates.proportion import Proportion
 from jupyter_privacy.core.engine.aggregates.quantiles import Max, Median, Min, Quantile
 from jupyter_privacy.core.engine.aggregates.sums import Sum
 
@@ -30,6 +31,7 @@ CLASSES: tuple[type[Statistic], ...] = (
     ValueCounts,
     Histogram,
     Describe,
+    Proportion,
     Agg,
 )
 ENGINES: dict[str, Statistic] = {cls.name: cls() for cls in CLASSES}
