@@ -34,7 +34,12 @@ from jupyter_privacy.core.errors import (
     UnsupportedOperationError,
 )
 from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
-from jupyter_privacy.frame import SensitiveFrame, SensitiveGroupBy, SensitiveSeries
+from jupyter_privacy.frame import (
+    ReleaseOptions,
+    SensitiveFrame,
+    SensitiveGroupBy,
+    SensitiveSeries,
+)
 
 __version__ = "0.1.0"
 __all__ = [
@@ -47,6 +52,7 @@ __all__ = [
     "PrivacyError",
     "Release",
     "ReleaseFailedError",
+    "ReleaseOptions",
     "ReleaseTable",
     "ReplayMissError",
     "RowAccessError",

@@ -80,6 +80,14 @@ class Budget:
     ``Budget(epsilon=E)`` is pure ε-DP (Laplace and exponential mechanisms, additive composition).
     ``Budget(epsilon=E, delta=D)`` accounts in ρ-zCDP (Gaussian noise) and reports in (ε, δ): half of
     δ pays for converting the composed ρ to ε, half for thresholds on unknown group keys.
+
+    Pure ε is the simplest guarantee to explain. A δ buys two things: many releases compose
+    more tightly under zCDP than by adding their ε, and groupings over undeclared keys become
+    possible; keep δ far below one over the number of people.
+
+    Example:
+        >>> jp.Budget(epsilon=3.0)               # pure ε-DP
+        >>> jp.Budget(epsilon=1.0, delta=1e-6)   # zCDP, reported as (ε, δ)
     """
 
     epsilon: float

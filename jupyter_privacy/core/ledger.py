@@ -23,6 +23,7 @@ from typing import Any
 
 from jupyter_privacy.core.budget import Cost, Mode, fits
 from jupyter_privacy.core.errors import PolicyError
+from jupyter_privacy.core.record import ReleaseRecord
 
 GENESIS = "0" * 64
 SCHEMA = """
@@ -64,6 +65,21 @@ def _user() -> str:
 def entry_hash(prev_hash: str, entry: dict[str, Any]) -> str:
     body = json.dumps([entry[f] for f in AUDIT_FIELDS], separators=(",", ":"), sort_keys=True)
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def _record(
+    release_id: str, source: str, fingerprint: str, plan: str, payload: str, created: str
+) -> ReleaseRecord:
+    """A stored release; rows written before records had one JSON form hold a payload."""
+    data = json.loads(payload)
+    if "meta" in data:
+        return ReleaseRecord.from_payload(
+            {"id": release_id, **data},
+            plan=json.loads(plan),
+            fingerprint=fingerprint,
+            created=created,
+        )
+    return ReleaseRecord.from_json({**data, "plan": json.loads(plan)})
 
 
 @dataclass(frozen=True)
@@ -264,64 +280,44 @@ class Ledger:
     # --- releases ------------------------------------------------------------------------------------
     def lookup(
         self, source: str, fingerprint: str, plan_hash: str, cost_key: str
-    ) -> dict[str, Any] | None:
+    ) -> ReleaseRecord | None:
+        """The release made from the same plan at the same cost on the same data version."""
         try:
             row = self._db.execute(
-                "SELECT id, payload FROM releases WHERE source = ? AND fingerprint = ? "
-                "AND plan_hash = ? AND cost_key = ? ORDER BY created LIMIT 1",
+                "SELECT id, source, fingerprint, plan, payload, created FROM releases "
+                "WHERE source = ? AND fingerprint = ? AND plan_hash = ? AND cost_key = ? "
+                "ORDER BY created LIMIT 1",
                 (source, fingerprint, plan_hash, cost_key),
             ).fetchone()
         except sqlite3.Error as exc:
             raise self._unusable(exc) from None
-        return None if row is None else {"id": row[0], **json.loads(row[1])}
+        return None if row is None else _record(*row)
 
-    def record_release(
-        self,
-        release_id: str,
-        source: str,
-        fingerprint: str,
-        plan_hash: str,
-        cost_key: str,
-        plan: str,
-        cost: Cost,
-        payload: dict[str, Any],
-    ) -> None:
+    def record_release(self, record: ReleaseRecord, plan: str, cost: Cost) -> None:
+        """Store a release and its audit entry in one transaction."""
         with self._immediate() as db:
             db.execute(
                 "INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    release_id,
-                    source,
-                    fingerprint,
-                    plan_hash,
-                    cost_key,
+                    record.id,
+                    record.source,
+                    record.fingerprint or "",
+                    record.plan_hash,
+                    record.cost_key,
                     plan,
-                    json.dumps(payload, allow_nan=True),
+                    # the plan has a column of its own
+                    json.dumps({**record.to_json(), "plan": None}, allow_nan=True),
                     now(),
                 ),
             )
-            self._append(db, source, plan, cost, "released", {"release": release_id})
+            self._append(db, record.source, plan, cost, "released", {"release": record.id})
 
-    def releases(self, source: str | None = None) -> list[dict[str, Any]]:
+    def releases(self, source: str | None = None) -> list[ReleaseRecord]:
         sql = "SELECT id, source, fingerprint, plan, payload, created FROM releases"
         args: tuple[str, ...] = ()
         if source is not None:
             sql, args = sql + " WHERE source = ?", (source,)
-        out = []
-        for rid, src, fp, plan, payload, created in self._db.execute(
-            sql + " ORDER BY created", args
-        ):
-            out.append(
-                {
-                    "id": rid,
-                    "source": src,
-                    "fingerprint": fp,
-                    "plan": json.loads(plan),
-                    "created": created,
-                    **json.loads(payload),
-                }
-            )
-        return out
+        return [_record(*row) for row in self._db.execute(sql + " ORDER BY created", args)]
 
     # --- audit log -------------------------------------------------------------------------------------
     def _append(

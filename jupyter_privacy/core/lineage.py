@@ -30,17 +30,13 @@ from typing import Any
 from jupyter_privacy.core.aggregates import AGGREGATES
 from jupyter_privacy.core.budget import fmt
 from jupyter_privacy.core.plan import Query, Step
+from jupyter_privacy.core.record import ReleaseRecord, finite
 from jupyter_privacy.core.release import Release
-from jupyter_privacy.core.workspace import Workspace, build_release
+from jupyter_privacy.core.service import ReleaseService
 
 VERSION = 1
 #: Cells of a grouped release kept in its node; the full table stays in the ledger.
 MAX_CELLS = 20
-
-
-def _finite(value: Any) -> Any:
-    """Strict JSON has no NaN or infinity: those become null."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _digest(*parts: Any) -> str:
@@ -48,10 +44,10 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:12]
 
 
-def _replay_counts(ws: Workspace) -> Counter[str]:
+def _replay_counts(ws: ReleaseService) -> Counter[str]:
     """How many times each release was returned again from the cache, from the audit log."""
     counts: Counter[str] = Counter()
-    for row in ws.ledger.audit_rows():
+    for row in ws.audit_rows():
         if row["outcome"] != "replayed":
             continue
         try:
@@ -74,53 +70,60 @@ def _step_node(source: str, step: Step, text: str) -> tuple[str, str, str]:
     return "select", step.describe(), f"{text}[{list(step.columns)!r}]"
 
 
-def _query_of(record: dict[str, Any]) -> Query:
+def _query_of(record: ReleaseRecord) -> Query:
     """The release's plan; a plan this version cannot read hangs the release from its source."""
     try:
-        return Query.from_json(record["plan"])
+        return Query.from_json(dict(record.plan or {}))
     except (KeyError, TypeError, ValueError):
-        cells = record.get("cells") or [{}]
-        by = tuple(str(b) for b in (record.get("meta") or {}).get("by") or ())
-        return Query(record["source"], (), str(cells[0].get("statistic", "?")), None, by)
+        statistic = record.cells[0].statistic if record.cells else "?"
+        return Query(record.source, (), statistic, None, record.by)
 
 
-def _cells(record: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for c in record["cells"][:MAX_CELLS]:
-        ci = c.get("ci")
-        out.append(
-            {
-                "key": list(c["key"]),
-                "statistic": c["statistic"],
-                "value": _finite(c["value"]),
-                "ci": [_finite(v) for v in ci] if ci else None,
-                "rank_error": _finite(c.get("rank_error")),
-            }
-        )
-    return out
+def _cells(record: ReleaseRecord) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": list(c.key),
+            "statistic": c.statistic,
+            "value": finite(c.value),
+            "ci": [finite(c.ci_low), finite(c.ci_high)] if c.ci_low is not None else None,
+            "rank_error": finite(c.rank_error),
+        }
+        for c in record.cells[:MAX_CELLS]
+    ]
 
 
-def release_call(meta: dict[str, Any]) -> str:
-    """The release's query as code, with the options that change its answer: ``epsilon=``
-    always, ``delta=`` when it spent δ, ``alpha=`` when its intervals are not at 95 %.
+def answer_options(epsilon: float, delta: float, alpha: float) -> dict[str, float]:
+    """The options that change a release's answer: ``epsilon=`` always, ``delta=`` when it
+    spent δ, ``alpha=`` when its intervals are not at 95 %."""
+    options: dict[str, float] = {}
+    if math.isfinite(epsilon):
+        options["epsilon"] = float(epsilon)
+    if delta > 0:
+        options["delta"] = float(delta)
+    if alpha != 0.05:
+        options["alpha"] = float(alpha)
+    return options
+
+
+def call_text(query: str, options: dict[str, float]) -> str:
+    """``query`` (a call as text, which no longer has its plan) with ``options`` added."""
+    if not options or not query.endswith(")"):
+        return query
+    extra = ", ".join(f"{k}={v!r}" for k, v in options.items())
+    return query[:-1] + (", " if not query.endswith("()") else "") + extra + ")"
+
+
+def release_call(record: ReleaseRecord) -> str:
+    """The release's query as code, with the options that change its answer.
 
     Two releases of one query at two costs are two questions with two answers; their labels
     say so. Re-running the label asks the same question again (and replays the release).
     """
-    query = str(meta.get("query", ""))
-    options = []
-    epsilon = meta.get("epsilon")
-    if isinstance(epsilon, int | float) and math.isfinite(epsilon):
-        options.append(f"epsilon={float(epsilon)!r}")
-    delta = meta.get("delta")
-    if isinstance(delta, int | float) and delta > 0:
-        options.append(f"delta={float(delta)!r}")
-    alpha = meta.get("alpha")
-    if isinstance(alpha, int | float) and alpha != 0.05:
-        options.append(f"alpha={float(alpha)!r}")
-    if not options or not query.endswith(")"):
-        return query
-    return query[:-1] + (", " if not query.endswith("()") else "") + ", ".join(options) + ")"
+    options = answer_options(record.epsilon, record.delta, record.alpha)
+    try:
+        return Query.from_json(dict(record.plan or {})).call(**options)
+    except (KeyError, TypeError, ValueError):  # a published release keeps no plan: its text
+        return call_text(record.query, options)
 
 
 def _keyed_by_column(query: Query) -> bool:
@@ -129,28 +132,28 @@ def _keyed_by_column(query: Query) -> bool:
     return aggregate is not None and aggregate.keyed_by_column
 
 
-def _grouping(query: Query, record: dict[str, Any]) -> list[str]:
+def _grouping(query: Query, record: ReleaseRecord) -> list[str]:
     """What the cells of a table are keyed by: the groupby keys, the counted column of
     ``value_counts`` and ``hist``, or the columns of a frame's ``describe``."""
     if query.by:
         return list(query.by)
-    if not any(c["key"] for c in record["cells"]):
+    if not any(c.key for c in record.cells):
         return []
     if _keyed_by_column(query) and query.column is not None:
         return [query.column + (" bin" if query.statistic == "hist" else "")]
     return ["column"]
 
 
-def _release_label(record: dict[str, Any], query: Query) -> tuple[str, list[str]]:
+def _release_label(record: ReleaseRecord, query: Query) -> tuple[str, list[str]]:
     """A one-line summary of what was released (naming its column), and the statistics in it."""
-    statistics = list(dict.fromkeys(c["statistic"] for c in record["cells"]))
-    result = build_release(record, replayed=False)
+    statistics = list(dict.fromkeys(c.statistic for c in record.cells))
+    result = record.to_release(replayed=False)
     column = None if _keyed_by_column(query) else query.column
     of = f" of {column}" if column is not None else ""
     if isinstance(result, Release):
         head = repr(result).splitlines()[0].strip()
         return head.replace(f"{result.statistic} = ", f"{result.statistic}{of} = ", 1), statistics
-    n = len(record["cells"])
+    n = len(record.cells)
     what = ", ".join(statistics[:6]) + (", …" if len(statistics) > 6 else "")
     by = _grouping(query, record)
     where = f" by {', '.join(by)}" if by else ""
@@ -158,44 +161,44 @@ def _release_label(record: dict[str, Any], query: Query) -> tuple[str, list[str]
 
 
 def _release_node(
-    record: dict[str, Any], query: Query, version: str, replays: int
+    record: ReleaseRecord, query: Query, version: str, replays: int
 ) -> dict[str, Any]:
-    meta = record["meta"]
     label, statistics = _release_label(record, query)
     cells = _cells(record)
-    scalar = bool(record["scalar"]) and len(record["cells"]) == 1
-    context = meta.get("context") or {}
+    scalar = record.scalar and len(record.cells) == 1
     node: dict[str, Any] = {
-        "id": f"release:{record['id']}",
+        "id": f"release:{record.id}",
         "kind": "release",
-        "release_id": record["id"],
-        "source": record["source"],
+        "release_id": record.id,
+        "source": record.source,
         "label": label,
-        "query": meta["query"],
-        "call": release_call(meta),
+        "query": record.query,
+        "call": release_call(record),
         "statistics": statistics,
         "column": query.column,
         "by": list(query.by),
         "scalar": scalar,
         "cells": cells,
-        "cell_count": len(record["cells"]),
-        "epsilon": _finite(meta["epsilon"]),
-        "delta": _finite(meta["delta"]),
-        "rho": _finite(meta["rho"]),
-        "alpha": meta["alpha"],
-        "mechanism": meta["mechanism"],
-        "execution_count": context.get("execution_count"),
-        "created": meta.get("created", record["created"]),
+        "cell_count": len(record.cells),
+        "epsilon": finite(record.epsilon),
+        "delta": finite(record.delta),
+        "rho": finite(record.rho),
+        "alpha": record.alpha,
+        "mechanism": record.mechanism,
+        "execution_count": record.context.get("execution_count"),
+        "created": record.created,
         "replayed": replays,
         "version": version,
-        "plan": record["plan"],
+        "plan": dict(record.plan) if record.plan is not None else None,
     }
     if scalar:
         node.update(value=cells[0]["value"], ci=cells[0]["ci"], rank_error=cells[0]["rank_error"])
     return node
 
 
-def _source_node(ws: Workspace, name: str, versions: list[str], releases: int) -> dict[str, Any]:
+def _source_node(
+    ws: ReleaseService, name: str, versions: list[str], releases: int
+) -> dict[str, Any]:
     spec = ws.sources[name]
     state = ws.budget_state(name)
     budget = spec.budget.to_dict()
@@ -218,21 +221,16 @@ def _source_node(ws: Workspace, name: str, versions: list[str], releases: int) -
     }
 
 
-def build_lineage(ws: Workspace, records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The lineage graph of every registered source's releases (public values only).
-
-    ``records`` replaces the ledger's release records (a reviewer's session shows the published
-    releases it replayed, in the ledger's record format).
-    """
-    if records is None:
-        records = ws.ledger.releases()
-    records = [r for r in records if r["source"] in ws.sources]
+def build_lineage(ws: ReleaseService) -> dict[str, Any]:
+    """The lineage graph of every registered source's releases (public values only); in a
+    reviewer's session, of the published releases it replayed."""
+    records = ws.releases()
     replays = _replay_counts(ws)
     versions: dict[str, dict[str, str]] = {name: {} for name in ws.sources}
     for r in records:
-        seen = versions[r["source"]]
-        seen.setdefault(r["fingerprint"], f"v{len(seen) + 1}")
-    counts = Counter(r["source"] for r in records)
+        seen = versions[r.source]
+        seen.setdefault(str(r.fingerprint), f"v{len(seen) + 1}")
+    counts = Counter(r.source for r in records)
     nodes: list[dict[str, Any]] = [
         _source_node(ws, name, list(versions[name].values()), counts[name])
         for name in sorted(ws.sources)
@@ -249,7 +247,7 @@ def build_lineage(ws: Workspace, records: list[dict[str, Any]] | None = None) ->
 
     for r in records:
         query = _query_of(r)
-        src = r["source"]
+        src = r.source
         parent, text = f"source:{src}", src
         prefix: list[dict[str, Any]] = []
         for depth, step in enumerate(query.steps, start=1):
@@ -284,8 +282,8 @@ def build_lineage(ws: Workspace, records: list[dict[str, Any]] | None = None) ->
                     "depth": len(query.steps) + 1,
                 },
             )
-        version = versions[src][r["fingerprint"]]
-        link(parent, _release_node(r, query, version, replays[r["id"]]))
+        version = versions[src][str(r.fingerprint)]
+        link(parent, _release_node(r, query, version, replays[r.id]))
     return {"version": VERSION, "nodes": nodes, "edges": edges}
 
 
@@ -296,7 +294,7 @@ class Lineage:
         self._graph = graph
 
     @classmethod
-    def from_workspace(cls, ws: Workspace) -> Lineage:
+    def from_workspace(cls, ws: ReleaseService) -> Lineage:
         return cls(build_lineage(ws))
 
     @property

@@ -117,6 +117,11 @@ class Query:
 
     def describe(self) -> str:
         """pandas-like text: ``patients[patients.age >= 65].groupby('state').income.mean()``."""
+        return self.call()
+
+    def call(self, **options: object) -> str:
+        """The call as the analyst would type it, with ``options`` (``epsilon=0.05``) added:
+        what a refusal offers as its fix."""
         src = self.source
         text = src
         derived: dict[str, Expr] = {}
@@ -141,10 +146,11 @@ class Query:
             else:
                 text += f"[{self.column!r}]"
         params = dict(self.params)
+        extra = [f"{k}={v!r}" for k, v in options.items()]
         if self.statistic == "agg":
             spec = {k: _thaw(v) for k, v in params.pop("spec", ())}
-            return f"{text}.agg({spec!r})"
-        args = ", ".join(f"{k}={_thaw(v)!r}" for k, v in sorted(params.items()))
+            return f"{text}.agg({', '.join([repr(spec), *extra])})"
+        args = [f"{k}={_thaw(v)!r}" for k, v in sorted(params.items())]
         registered = AGGREGATES.get(self.statistic) if isinstance(self.statistic, str) else None
         method = (registered.shown_as if registered else None) or self.statistic
-        return f"{text}.{method}({args})"
+        return f"{text}.{method}({', '.join(args + extra)})"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from jupyter_privacy.core.budget import Budget
 from jupyter_privacy.core.errors import PolicyError
+from jupyter_privacy.core.registration import SourceDeclaration
 from jupyter_privacy.core.source import DEFAULT_ALPHA, DEFAULT_EPSILON
 
 SOURCE_KEYS = {
@@ -27,9 +27,14 @@ SOURCE_KEYS = {
 
 @dataclass(frozen=True)
 class SourcePolicy:
-    name: str
+    """A ``[sources.NAME]`` table: the file and its declaration."""
+
     path: Path
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    declaration: SourceDeclaration
+
+    @property
+    def name(self) -> str:
+        return str(self.declaration.name)
 
 
 @dataclass(frozen=True)
@@ -95,17 +100,18 @@ def _load_policy(path: Path) -> Policy:
             raise _fail(
                 path, f"[sources.{name}] budget needs an epsilon", "budget = { epsilon = 1.0 }"
             )
-        kwargs: dict[str, Any] = {
-            "budget": Budget(epsilon=budget["epsilon"], delta=budget.get("delta", 0.0)),
-            "privacy_unit": entry.get("privacy_unit"),
-            "max_rows_per_unit": entry.get("max_rows_per_unit", 1),
-            "bounds": {k: tuple(v) for k, v in entry.get("bounds", {}).items()},
-            "keys": entry.get("keys", {}),
-            "dtypes": entry.get("dtypes", {}),
-            "default_epsilon": entry.get("default_epsilon", epsilon),
-            "alpha": entry.get("alpha", alpha),
-        }
-        sources.append(SourcePolicy(name, (path.parent / entry["path"]).resolve(), kwargs))
+        declaration = SourceDeclaration(
+            name=name,
+            budget=Budget(epsilon=budget["epsilon"], delta=budget.get("delta", 0.0)),
+            privacy_unit=entry.get("privacy_unit"),
+            max_rows_per_unit=entry.get("max_rows_per_unit", 1),
+            bounds={k: tuple(v) for k, v in entry.get("bounds", {}).items()},
+            keys=entry.get("keys", {}),
+            dtypes=entry.get("dtypes", {}),
+            default_epsilon=entry.get("default_epsilon", epsilon),
+            alpha=entry.get("alpha", alpha),
+        )
+        sources.append(SourcePolicy((path.parent / entry["path"]).resolve(), declaration))
     curator = _curator(path, data["curator"]) if "curator" in data else None
     return Policy(path, epsilon, alpha, tuple(sources), curator)
 

@@ -10,10 +10,15 @@ column is never a float (two ids above 2⁵³ would merge into one person).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from jupyter_privacy.core import engine
+from jupyter_privacy.core.budget import Budget, check_parameter
 from jupyter_privacy.core.errors import PolicyError
 from jupyter_privacy.core.expr import Scalar, dtype_name
+from jupyter_privacy.core.limits import EPSILON_MAX, EPSILON_MIN
+from jupyter_privacy.core.pricing import check_alpha
 from jupyter_privacy.core.schema import (
     BOOL_KEYS,
     ColumnInfo,
@@ -23,8 +28,117 @@ from jupyter_privacy.core.schema import (
     is_number,
     keys_as,
 )
+from jupyter_privacy.core.source import DEFAULT_ALPHA, DEFAULT_EPSILON, SourceSpec
 
 PHYSICAL = ("int", "float", "str", "bool")
+
+
+@dataclass(frozen=True)
+class SourceDeclaration:
+    """How a source is declared, by every entry point: ``jp.register``'s arguments, a
+    ``[sources.NAME]`` table of ``privacy.toml``, ``%privacy register``'s options, and the public
+    description a manifest or a curator sends (then ``dtypes`` names every column's kind)."""
+
+    name: str | None = None
+    budget: Budget | None = None
+    privacy_unit: str | None = None
+    max_rows_per_unit: int = 1
+    bounds: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    keys: Mapping[str, Sequence[Scalar]] = field(default_factory=dict)
+    dtypes: Mapping[str, Any] = field(default_factory=dict)
+    default_epsilon: float = DEFAULT_EPSILON
+    alpha: float = DEFAULT_ALPHA
+
+    @staticmethod
+    def from_description(described: Mapping[str, Any]) -> SourceDeclaration:
+        """The declaration behind a source's public description (``SourceSpec.describe``)."""
+        columns: Mapping[str, Any] = described["columns"]
+        b = described["budget"]
+        return SourceDeclaration(
+            name=described["name"],
+            budget=Budget(b["epsilon"], b["delta"]),
+            privacy_unit=described["privacy_unit"],
+            max_rows_per_unit=described["max_rows_per_unit"],
+            bounds={c: tuple(i["bounds"]) for c, i in columns.items() if i["bounds"]},
+            keys={
+                c: tuple(i["keys"])
+                for c, i in columns.items()
+                if i["keys"] is not None and i["kind"] != "bool"
+            },
+            dtypes={c: i["kind"] for c, i in columns.items()},
+            default_epsilon=described.get("default_epsilon", DEFAULT_EPSILON),
+            alpha=described.get("alpha", DEFAULT_ALPHA),
+        )
+
+
+def declare(data: Any, declared: SourceDeclaration) -> SourceSpec:
+    """Check a declaration and read the data's column types (never its values): the spec.
+
+    ``data=None`` builds the public half of a source from a full description (a reviewer's
+    manifest, a curator's source list): every column's kind is declared.
+    """
+    if data is None:
+        handle, origin, label = None, "manifest", None
+    else:
+        handle, origin, label = engine.normalise_source(data)
+    name = declared.name if declared.name is not None else label
+    if not isinstance(name, str) or not name.isidentifier():
+        raise PolicyError(
+            "register",
+            str(name),
+            "a source name must be a Python identifier",
+            [("given", repr(name))],
+            ["jp.register(..., name='patients')"],
+        )
+    budget = declared.budget
+    if not isinstance(budget, Budget):
+        raise PolicyError(
+            "register",
+            name,
+            "a budget is required",
+            [("given", repr(budget))],
+            ["budget=jp.Budget(epsilon=1.0)", "budget=jp.Budget(epsilon=1.0, delta=1e-6)"],
+        )
+    check_parameter(
+        "epsilon",
+        declared.default_epsilon,
+        source=name,
+        operation="register",
+        low=EPSILON_MIN,
+        high=EPSILON_MAX,
+    )
+    check_alpha(declared.alpha, name, "register")
+    rows = declared.max_rows_per_unit
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
+        raise PolicyError(
+            "register",
+            name,
+            "max_rows_per_unit must be a positive integer",
+            [("given", repr(rows))],
+            ["max_rows_per_unit=1"],
+        )
+    bounds = dict(declared.bounds or {})
+    kinds_declared = check_dtypes(declared.dtypes, name)
+    key_lists = {c: check_keys(c, k, name) for c, k in dict(declared.keys or {}).items()}
+    kinds = (
+        kinds_declared
+        if handle is None
+        else engine.column_kinds(handle, kinds_declared, implied_kinds(bounds, key_lists))
+    )
+    unit = declared.privacy_unit
+    check_columns(name, kinds, unit, bounds, key_lists, kinds_declared)
+    schema = build_schema(name, kinds, unit, bounds, key_lists)
+    return SourceSpec(
+        name=name,
+        data=handle,
+        schema=schema,
+        budget=budget,
+        privacy_unit=unit,
+        max_rows_per_unit=rows,
+        default_epsilon=float(declared.default_epsilon),
+        alpha=float(declared.alpha),
+        origin=origin,
+    )
 
 
 def check_dtypes(dtypes: object, source: str) -> dict[str, Kind]:
@@ -155,7 +269,7 @@ def build_schema(
     unit: str | None,
     bounds: Mapping[str, object],
     keys: Mapping[str, tuple[Scalar, ...]],
-) -> tuple[dict[str, ColumnInfo], dict[str, tuple[float, float]], dict[str, tuple[Scalar, ...]]]:
+) -> dict[str, ColumnInfo]:
     """The public schema, with bounds and keys checked against each column's kind."""
     checked_bounds = {c: check_bounds(c, b, name) for c, b in bounds.items()}
     if unit is not None:
@@ -176,7 +290,6 @@ def build_schema(
                 [f"dtypes={{{unit!r}: 'str'}}", f"df[{unit!r}].astype('Int64')"],
             )
     schema: dict[str, ColumnInfo] = {}
-    checked_keys: dict[str, tuple[Scalar, ...]] = {}
     for col, kind in kinds.items():
         if col in checked_bounds and kind not in ("int", "float"):
             raise PolicyError(
@@ -204,8 +317,7 @@ def build_schema(
                     f"keys for '{col}' contain duplicates",
                     [("count", str(len(keys[col])))],
                 )
-            checked_keys[col] = key_list
         elif kind == "bool":
             key_list = BOOL_KEYS
         schema[col] = ColumnInfo(kind, checked_bounds.get(col), key_list)
-    return schema, checked_bounds, checked_keys
+    return schema

@@ -11,9 +11,10 @@ import pandas as pd
 from jupyter_privacy.core.budget import fmt
 
 
-def _num(v: float) -> str:
-    if v != v:  # NaN
-        return "nan"
+def number_text(v: float | None) -> str:
+    """Four significant digits, thousands separated: how every display spells a number."""
+    if v is None or not math.isfinite(v):
+        return "—" if v is None else str(v)
     if v == 0 or 1e-3 <= abs(v) < 1e7:
         return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
     return f"{v:.4g}"
@@ -109,7 +110,7 @@ class Release(float):
     def interval_text(self) -> str:
         level = f"{(1 - self.alpha) * 100:g}%"
         if self.cell.ci_low is not None and self.cell.ci_high is not None:
-            return f"{level} CI [{_num(self.cell.ci_low)}, {_num(self.cell.ci_high)}]"
+            return f"{level} CI [{number_text(self.cell.ci_low)}, {number_text(self.cell.ci_high)}]"
         if self.rank_error is not None:
             return f"rank within ±{math.ceil(self.rank_error):,} rows at {level}"
         return "no interval"
@@ -117,7 +118,7 @@ class Release(float):
     def __repr__(self) -> str:
         tags = "noised" + (", replayed" if self.replayed else "")
         return (
-            f"{self.statistic} = {_num(self.value)}  ({self.interval_text()})\n"
+            f"{self.statistic} = {number_text(self.value)}  ({self.interval_text()})\n"
             f"  {self.query}   cost {self.meta.cost_text()}   {self.mechanism}   [{tags}]"
         )
 
@@ -261,7 +262,7 @@ class Estimate:
 
     def __repr__(self) -> str:
         acc = (
-            f"± {_num(self.halfwidth)}"
+            f"± {number_text(self.halfwidth)}"
             if self.halfwidth is not None
             else "interval depends on data"
         )

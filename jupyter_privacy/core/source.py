@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_privacy.core.budget import Budget
-from jupyter_privacy.core.expr import Scalar
 from jupyter_privacy.core.schema import ColumnInfo
 
 DEFAULT_EPSILON = 0.1
@@ -25,8 +24,6 @@ class SourceSpec:
     budget: Budget
     privacy_unit: str | None = None
     max_rows_per_unit: int = 1
-    bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    keys: Mapping[str, tuple[Scalar, ...]] = field(default_factory=dict)
     default_epsilon: float = DEFAULT_EPSILON
     alpha: float = DEFAULT_ALPHA
     origin: str = "frame"

@@ -1,8 +1,8 @@
-"""The kernel end of curator mode: a workspace whose sources, ledger and audit log are remote.
+"""The kernel end of curator mode: a release service whose sources, ledger and audit log are
+remote.
 
-``RemoteWorkspace`` offers the interface that frames, the API, the comm and the widgets use
-(``run``, ``source``, ``budget_state``, ``sources``, ``ledger.releases``, ``listeners``), so the
-same ``SensitiveFrame`` and the same widgets work unchanged. The kernel holds plans, public
+``CuratorService`` implements ``core.service.ReleaseService`` over a ``Connection``, so the same
+``SensitiveFrame`` and the same widgets work unchanged. The kernel holds plans, public
 schemas and bounds, and releases: nothing else ever arrives.
 
 A dropped connection is re-opened and the request sent again with the same request id; the
@@ -19,20 +19,24 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from jupyter_privacy.core import errors
-from jupyter_privacy.core.budget import Budget, Cost, check_parameter
+from jupyter_privacy.core.budget import check_parameter
 from jupyter_privacy.core.errors import InvalidArgumentError, PolicyError, PrivacyError
-from jupyter_privacy.core.ledger import Ledger, Refusal, VerifyResult
+from jupyter_privacy.core.ledger import VerifyResult
 from jupyter_privacy.core.plan import Query
+from jupyter_privacy.core.pricing import STATE_FIELDS, BudgetState
+from jupyter_privacy.core.record import ReleaseRecord
+from jupyter_privacy.core.registration import SourceDeclaration, declare
 from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
-from jupyter_privacy.core.schema import ColumnInfo
+from jupyter_privacy.core.service import Event, EventHub, Listener, Mode
 from jupyter_privacy.core.source import SourceSpec
-from jupyter_privacy.core.workspace import BudgetState, Workspace, build_release
 from jupyter_privacy.curator import http_binding, protocol
+from jupyter_privacy.curator.address import parse_address
 from jupyter_privacy.curator.auth import read_token
 from jupyter_privacy.curator.protocol import CuratorError, CuratorUnavailableError
 from jupyter_privacy.frame import SensitiveFrame
@@ -52,18 +56,6 @@ _REFUSALS: dict[str, type[PrivacyError]] = {
         CuratorUnavailableError,
     )
 }
-_STATE_FIELDS = (
-    "source",
-    "mode",
-    "epsilon_total",
-    "epsilon_spent",
-    "delta_total",
-    "delta_spent",
-    "rho_total",
-    "rho_spent",
-    "naive_epsilon",
-    "default_epsilon",
-)
 
 
 class _Dropped(Exception):
@@ -81,8 +73,6 @@ class Connection:
         retry_seconds: float = 10.0,
         trace: list[bytes] | None = None,
     ) -> None:
-        from jupyter_privacy.curator.server import parse_address
-
         self.target = target
         self._address = parse_address(target)
         self._token = token
@@ -259,68 +249,19 @@ def _token(token: str | None, token_file: str | Path | None) -> str:
     return read_token(Path(token_file))
 
 
-class RemoteLedger(Ledger):
-    """The curator's ledger, read through the protocol; it cannot be written from the kernel."""
+class CuratorService:
+    """The release service of a curator: sources, ledger and audit log in the curator's process;
+    this object holds only public facts (schemas, bounds, budgets) and releases."""
 
-    def __init__(self, connection: Connection) -> None:  # no local database: nothing to open
-        self.path = Path(connection.target)
-        self._connection = connection
-
-    def close(self) -> None:
-        return None
-
-    def releases(self, source: str | None = None) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self._connection.call(
-            "releases", {"source": source}, operation="list releases", source=source or "-"
-        )
-        return found
-
-    def audit_rows(self) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self._connection.call("audit", operation="read the audit log")
-        return rows
-
-    def verify(self, *args: Any, **kwargs: Any) -> VerifyResult:
-        """The curator walks its own chain (checks against a kept head run on its host)."""
-        if args or kwargs:
-            return self._refuse()  # type: ignore[no-any-return]
-        return VerifyResult(**self._connection.call("verify", operation="verify the audit log"))
-
-    def _refuse(self, *_: Any, **__: Any) -> Any:
-        raise PolicyError(
-            "write the ledger",
-            self._connection.target,
-            "in curator mode the ledger belongs to the curator",
-            [],
-            ["jupyter-privacy ledger show   # on the curator's host"],
-        )
-
-    def ensure_source(self, name: str, mode: Any, total: Cost, budget: dict[str, float]) -> None:
-        self._refuse()
-
-    def totals(self, name: str) -> tuple[Cost, Cost]:
-        return self._refuse()  # type: ignore[no-any-return]
-
-    def charge(self, *args: Any, **kwargs: Any) -> int | Refusal:
-        return self._refuse()  # type: ignore[no-any-return]
-
-    def lookup(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
-        return self._refuse()  # type: ignore[no-any-return]
-
-    def record_release(self, *args: Any, **kwargs: Any) -> None:
-        self._refuse()
-
-    def audit(self, *args: Any, **kwargs: Any) -> None:
-        self._refuse()
-
-
-class RemoteWorkspace(Workspace):
-    """Sources, ledger and audit log in a curator process; this object holds only public facts."""
+    mode: Mode = "curator"
 
     def __init__(self, connection: Connection) -> None:
-        super().__init__(home=Path.cwd())
         self.connection = connection
         self.address = connection.target
-        self._remote_ledger = RemoteLedger(connection)
+        self.events = EventHub()
+        self.sources: dict[str, SourceSpec] = {}
+        #: Public facts about where a release was asked for (the kernel sets the cell number).
+        self.context: Callable[[], dict[str, Any]] = dict
         # request digest -> request id of a run that got no answer: a rerun reuses the id.
         self._unanswered: dict[str, str] = {}
         self.refresh()
@@ -334,7 +275,7 @@ class RemoteWorkspace(Workspace):
         token_file: str | Path | None = None,
         retry_seconds: float = 10.0,
         trace: list[bytes] | None = None,
-    ) -> RemoteWorkspace:
+    ) -> CuratorService:
         secret = _token(token, token_file)
         try:
             connection = Connection(str(target), secret, retry_seconds=retry_seconds, trace=trace)
@@ -348,9 +289,8 @@ class RemoteWorkspace(Workspace):
             ) from None
         return cls(connection)
 
-    @property
-    def ledger(self) -> Ledger:
-        return self._remote_ledger
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        return self.events.subscribe(listener)
 
     def close(self) -> None:
         self.connection.close()
@@ -370,10 +310,10 @@ class RemoteWorkspace(Workspace):
         described = self.connection.call("sources", operation="list sources")
         self.sources = {name: _spec(d) for name, d in described.items()}
 
-    def register(self, data: Any, *, name: str | None = None, **kwargs: Any) -> SourceSpec:
+    def add_source(self, data: Any, declared: SourceDeclaration) -> SourceSpec:
         raise PolicyError(
             "register",
-            str(name or "-"),
+            str(declared.name or "-"),
             "in curator mode the curator declares the sources; the kernel never names a file",
             [("curator", self.address), ("served", ", ".join(sorted(self.sources)) or "(none)")],
             ["jp.source('patients')", "add the source to the curator's privacy.toml"],
@@ -382,14 +322,38 @@ class RemoteWorkspace(Workspace):
     def source(self, name: str) -> SourceSpec:
         if name not in self.sources:
             self.refresh()
-        return super().source(name)
+        try:
+            return self.sources[name]
+        except KeyError:
+            raise InvalidArgumentError(
+                "find a source",
+                name,
+                "the curator serves no source of that name",
+                [("served", ", ".join(sorted(self.sources)) or "(none)")],
+                ["add the source to the curator's privacy.toml"],
+            ) from None
 
+    # --- reading ---------------------------------------------------------------------------------
     def budget_state(self, name: str) -> BudgetState:
         self.source(name)
         state = self.connection.call(
             "budget", {"source": name}, operation="read the budget", source=name
         )
-        return BudgetState(**{k: state[k] for k in _STATE_FIELDS})
+        return BudgetState(**{k: state[k] for k in STATE_FIELDS})
+
+    def releases(self, source: str | None = None) -> list[ReleaseRecord]:
+        found = self.connection.call(
+            "releases", {"source": source}, operation="list releases", source=source or "-"
+        )
+        return [ReleaseRecord.from_json(r) for r in found]
+
+    def audit_rows(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.connection.call("audit", operation="read the audit log")
+        return rows
+
+    def verify(self) -> VerifyResult:
+        """The curator walks its own chain (checks against a kept head run on its host)."""
+        return VerifyResult(**self.connection.call("verify", operation="verify the audit log"))
 
     def load_manifest(self, manifest: dict[str, Any] | None) -> None:
         if manifest is None:
@@ -443,44 +407,16 @@ class RemoteWorkspace(Workspace):
         if result["kind"] == "estimate":
             return Estimate(**result["estimate"])
         replayed = bool(result["replayed"])
-        payload = result["payload"]
+        record = ReleaseRecord.from_json(result["record"])
         if not replayed:
-            self._emit({"type": "charge", "source": spec.name})
-        self._emit(
-            {
-                "type": "release",
-                "source": spec.name,
-                "release_id": payload["id"],
-                "replayed": replayed,
-            }
-        )
-        return build_release(payload, replayed=replayed)
+            self.events.emit(Event("charge", spec.name))
+        self.events.emit(Event("release", spec.name, record, replayed=replayed))
+        return record.to_release(replayed)
 
 
 def _spec(described: dict[str, Any]) -> SourceSpec:
     """A ``SourceSpec`` with no data: the public half of the curator's registration."""
-    columns = {
-        col: ColumnInfo(
-            info["kind"],
-            tuple(info["bounds"]) if info["bounds"] else None,
-            tuple(info["keys"]) if info["keys"] is not None else None,
-        )
-        for col, info in described["columns"].items()
-    }
-    b = described["budget"]
-    return SourceSpec(
-        name=described["name"],
-        data=None,
-        schema=columns,
-        budget=Budget(b["epsilon"], b["delta"]),
-        privacy_unit=described["privacy_unit"],
-        max_rows_per_unit=described["max_rows_per_unit"],
-        bounds={c: i.bounds for c, i in columns.items() if i.bounds is not None},
-        keys={c: i.keys for c, i in columns.items() if i.keys is not None and i.kind != "bool"},
-        default_epsilon=described["default_epsilon"],
-        alpha=described["alpha"],
-        origin="curator",
-    )
+    return replace(declare(None, SourceDeclaration.from_description(described)), origin="curator")
 
 
 def _check_sendable(options: Mapping[str, Any], source: str, op: str) -> None:
@@ -519,12 +455,12 @@ def connect(
     token: str | None = None,
     token_file: str | Path | None = None,
     retry_seconds: float = 10.0,
-) -> RemoteWorkspace:
+) -> CuratorService:
     """Connect to a curator: a Unix socket path, ``tcp://127.0.0.1:PORT`` (JSON lines) or
     ``http://127.0.0.1:PORT`` (the same messages, one POST each)."""
-    return RemoteWorkspace.connect(
+    return CuratorService.connect(
         target, token=token, token_file=token_file, retry_seconds=retry_seconds
     )
 
 
-__all__ = ["Connection", "RemoteLedger", "RemoteWorkspace", "connect"]
+__all__ = ["Connection", "CuratorService", "connect"]

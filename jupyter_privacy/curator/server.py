@@ -24,16 +24,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO
 
 from jupyter_privacy.core.budget import Cost
 from jupyter_privacy.core.errors import PolicyError, PrivacyError, ReleaseFailedError
 from jupyter_privacy.core.ledger import acting_user
 from jupyter_privacy.core.plan import Query
 from jupyter_privacy.core.policy import Policy, load_policy
-from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
+from jupyter_privacy.core.release import Estimate
 from jupyter_privacy.core.workspace import Workspace
 from jupyter_privacy.curator import http_binding, protocol
+from jupyter_privacy.curator.address import parse_address
 from jupyter_privacy.curator.auth import Client, Registry, own_token, peer_uid
 from jupyter_privacy.curator.journal import Journal
 
@@ -73,27 +74,6 @@ def public_source(ws: Workspace, name: str) -> dict[str, Any]:
     described.pop("path", None)
     described["origin"] = "curator"
     return described
-
-
-def release_payload(result: Release | ReleaseTable) -> dict[str, Any]:
-    meta = result.meta
-    cells = [result.cell] if isinstance(result, Release) else result.cells
-    return {
-        "id": meta.id,
-        "scalar": isinstance(result, Release),
-        "cells": [c.to_json() for c in cells],
-        "meta": {
-            "source": meta.source,
-            "query": meta.query,
-            "alpha": meta.alpha,
-            "epsilon": meta.epsilon,
-            "delta": meta.delta,
-            "rho": meta.rho,
-            "mechanism": meta.mechanism,
-            "created": meta.created,
-            "by": list(meta.by),
-        },
-    }
 
 
 class Curator:
@@ -246,15 +226,11 @@ class Curator:
             return ws.budget_state(message["source"]).to_dict()
         if op == "releases":
             wanted = message.get("source")
-            return [
-                r
-                for r in ws.ledger.releases(wanted)
-                if r["source"] in ws.sources and (wanted is None or r["source"] == wanted)
-            ]
+            return [r.to_json() for r in ws.releases(wanted)]
         if op == "audit":
-            return [r for r in ws.ledger.audit_rows() if r["source"] in ws.sources]
+            return [r for r in ws.audit_rows() if r["source"] in ws.sources]
         if op == "verify":
-            return asdict(ws.ledger.verify())
+            return asdict(ws.verify())
         manifest = ws.export_manifest()
         for described in manifest["sources"].values():
             described.pop("path", None)
@@ -336,7 +312,7 @@ class Curator:
         context = message.get("context") or {}
         self.ws.context = lambda: dict(context)
         try:
-            result = self.ws.run(
+            result = self.ws.release(
                 query,
                 epsilon=options.get("epsilon"),
                 accuracy=options.get("accuracy"),
@@ -355,12 +331,7 @@ class Curator:
         if isinstance(result, Estimate):
             return protocol.ok(mid, {"kind": "estimate", "estimate": asdict(result)})
         return protocol.ok(
-            mid,
-            {
-                "kind": "release",
-                "replayed": result.meta.replayed,
-                "payload": release_payload(result),
-            },
+            mid, {"kind": "release", "replayed": result.replayed, "record": result.record.to_json()}
         )
 
 
@@ -499,39 +470,6 @@ def _clear_stale_socket(path: Path) -> None:
     )
 
 
-class Address(NamedTuple):
-    scheme: str  # "unix", "tcp" (JSON lines) or "http" (one POST per message)
-    path: str | None  # the socket, for "unix"
-    host: str
-    port: int | None
-
-
-def parse_address(target: str) -> Address:
-    """``tcp://host:port``, ``http://host:port[/v1]``, or a socket path / ``unix://path``."""
-    scheme, sep, rest = target.partition("://")
-    if not sep or scheme == "unix":
-        return Address("unix", target.removeprefix("unix://"), "", None)
-    if scheme not in ("tcp", "http"):
-        raise PolicyError(
-            "reach the curator",
-            target,
-            f"the curator is reached over a Unix socket, tcp:// or http://, not {scheme}://",
-            [("TLS", "not served: keep the curator on loopback or behind a socket")],
-            ['socket = "curator.sock"', 'url = "http://127.0.0.1:8765"'],
-        )
-    where = rest.removesuffix("/").removesuffix(http_binding.PATH) if scheme == "http" else rest
-    host, _, port = where.rpartition(":")
-    if not host or not port.isdigit() or "/" in where:
-        raise PolicyError(
-            "reach the curator",
-            target,
-            f"the address reads {scheme}://HOST:PORT",
-            [],
-            [f"{scheme}://127.0.0.1:8765"],
-        )
-    return Address(scheme, None, host.strip("[]"), int(port))
-
-
 def build(
     policy_path: Path,
     *,
@@ -545,7 +483,7 @@ def build(
     policy: Policy = load_policy(Path(policy_path))
     ws = Workspace(home)
     for source in policy.sources:
-        ws.register(source.path, name=source.name, **source.kwargs)
+        ws.add_source(source.path, source.declaration)
     registry = Registry(ws.home / "clients.json")
     token_file = token_file or (policy.curator.token_file if policy.curator else None)
     if token_file is not None:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, Unpack, overload
 
 import pandas as pd
 
 from jupyter_privacy.core.errors import InvalidArgumentError, UnsupportedOperationError
 from jupyter_privacy.core.expr import Expr
 from jupyter_privacy.core.plan import Step
+from jupyter_privacy.core.pricing import BudgetState
+from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
 from jupyter_privacy.core.schema import ColumnInfo, apply_steps
-from jupyter_privacy.core.workspace import BudgetState, Workspace
+from jupyter_privacy.core.service import ReleaseService
 from jupyter_privacy.frame.groupby import SensitiveGroupBy
+from jupyter_privacy.frame.options import ReleaseOptions, release_method
 from jupyter_privacy.frame.refusals import (
     FRAME_SUPPORTED,
     ROW_ACCESS,
@@ -28,14 +31,24 @@ _ATTRS = ("_ws", "_source", "_steps")
 
 
 class SensitiveFrame:
-    """Rows stay inside; what comes out is a plan, a schema, or a noisy release."""
+    """Rows stay inside; what comes out is a plan, a schema, or a noisy release.
+
+    Made by ``jp.register`` or ``jp.source``. Selecting, filtering and deriving only build a
+    data-free plan, so they read nothing and cost nothing; only the release methods spend
+    budget. Row access (``head``, ``iloc``, ``to_numpy``, iteration, ``len``) raises
+    ``RowAccessError`` naming what to use instead.
+
+    Example:
+        >>> seniors = patients[patients.age >= 65]
+        >>> seniors.income.mean(epsilon=0.2)
+    """
 
     __slots__ = _ATTRS
-    _ws: Workspace
+    _ws: ReleaseService
     _source: str
     _steps: tuple[Step, ...]
 
-    def __init__(self, ws: Workspace, source: str, steps: tuple[Step, ...] = ()) -> None:
+    def __init__(self, ws: ReleaseService, source: str, steps: tuple[Step, ...] = ()) -> None:
         object.__setattr__(self, "_ws", ws)
         object.__setattr__(self, "_source", source)
         object.__setattr__(self, "_steps", tuple(steps))
@@ -96,7 +109,15 @@ class SensitiveFrame:
         return SensitiveFrame(self._ws, self._source, (*self._steps, step))
 
     # --- select / filter / derive ----------------------------------------------------------------
+    @overload
+    def __getitem__(self, key: str) -> SensitiveSeries: ...
+
+    @overload
+    def __getitem__(self, key: list[str] | SensitiveSeries) -> SensitiveFrame: ...
+
     def __getitem__(self, key: Any) -> Any:
+        """``df['age']`` a column, ``df[['age', 'income']]`` a selection, ``df[df.age >= 65]`` a
+        filter; anything else (``df[0]``, slices) would be row access and is refused."""
         if isinstance(key, str):
             if key not in self._schema():
                 apply_steps(self._schema(), (Step("select", columns=(key,)),), self._source)
@@ -108,7 +129,8 @@ class SensitiveFrame:
             return self._with(Step("filter", key.expr))
         raise row_access("iloc", self._source, self._source)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> SensitiveSeries:
+        """``df.age``: a column; anything else is refused with what to use instead."""
         if name.startswith("__"):
             raise AttributeError(name)
         if name in self._schema():
@@ -149,7 +171,7 @@ class SensitiveFrame:
         return self._with(Step("filter", parse_query(expression, self._schema(), self._source)))
 
     def filter(self, condition: SensitiveSeries) -> SensitiveFrame:
-        return self[condition]  # type: ignore[no-any-return]
+        return self[condition]
 
     def clip(self, lower: Any = None, upper: Any = None, **_: Any) -> SensitiveFrame:
         raise unsupported("DataFrame.clip", self._source, "clip a column: df.age.clip(0, 110)")
@@ -175,9 +197,20 @@ class SensitiveFrame:
 
     notnull = notna
 
-    def value_counts(self, subset: str | Sequence[str] | None = None, **opts: Any) -> Result:
-        """``df.value_counts('state')`` (noisy counts per key); several columns count their
-        combinations, like ``df.groupby([...]).size()``."""
+    @release_method
+    def value_counts(
+        self, subset: str | Sequence[str] | None = None, **opts: Unpack[ReleaseOptions]
+    ) -> ReleaseTable | Estimate:
+        """Noisy counts per key of one column, or per combination of several columns.
+
+        Args:
+            subset: A column (like ``df.state.value_counts()``) or a list of columns (like
+                ``df.groupby([...]).size()``). Required: counting every column's combinations
+                would rarely have declared keys.
+
+        Example:
+            >>> patients.value_counts("state", epsilon=0.5)
+        """
         if subset is None:
             raise unsupported(
                 "DataFrame.value_counts() over every column",
@@ -186,7 +219,7 @@ class SensitiveFrame:
             )
         names = [subset] if isinstance(subset, str) else list(subset)
         if len(names) == 1:
-            return self[names[0]].value_counts(**opts)  # type: ignore[no-any-return]
+            return self[names[0]].value_counts(**opts)
         return self.groupby(names).size(**opts)
 
     def info(self) -> None:
@@ -202,21 +235,57 @@ class SensitiveFrame:
         return SensitiveGroupBy(self, keys)
 
     # --- aggregates -----------------------------------------------------------------------------
-    def _agg(self, statistic: str, opts: dict[str, Any]) -> Result:
+    @overload
+    def _agg(self, statistic: Literal["count"], opts: ReleaseOptions) -> Release | Estimate: ...
+
+    @overload
+    def _agg(
+        self, statistic: Literal["describe", "mean", "sum"], opts: ReleaseOptions
+    ) -> ReleaseTable | Estimate: ...
+
+    def _agg(self, statistic: str, opts: ReleaseOptions) -> Result:
         return run_query(self._ws, self._source, self._steps, statistic, None, (), {}, opts)
 
-    def count(self, **opts: Any) -> Result:
-        """Number of rows (noisy)."""
+    @release_method
+    def count(self, **opts: Unpack[ReleaseOptions]) -> Release | Estimate:
+        """Number of rows (noisy), after the frame's filters.
+
+        A person may own up to ``max_rows_per_unit`` rows, so the noise is scaled to that many.
+
+        Example:
+            >>> patients[patients.age >= 65].count(epsilon=0.1)
+        """
         return self._agg("count", opts)
 
-    def describe(self, **opts: Any) -> Result:
-        """count, mean, std, min, quartiles and max of every bounded numeric column."""
+    @release_method
+    def describe(self, **opts: Unpack[ReleaseOptions]) -> ReleaseTable | Estimate:
+        """count, mean, std, min, quartiles and max of every bounded numeric column.
+
+        One release, one ε split across all its cells, so its cost is known before it runs;
+        the quantiles of each column come out in order.
+
+        Example:
+            >>> patients.describe(epsilon=1.0)
+        """
         return self._agg("describe", opts)
 
-    def mean(self, **opts: Any) -> Result:
+    @release_method
+    def mean(self, **opts: Unpack[ReleaseOptions]) -> ReleaseTable | Estimate:
+        """Mean of every bounded numeric column, one ε split across them.
+
+        Example:
+            >>> patients.mean(epsilon=0.5)
+        """
         return self._agg("mean", opts)
 
-    def sum(self, **opts: Any) -> Result:
+    @release_method
+    def sum(self, **opts: Unpack[ReleaseOptions]) -> ReleaseTable | Estimate:
+        """Sum of every bounded numeric column, one ε split across them (``df.isna().sum()``
+        counts the missing values of each column).
+
+        Example:
+            >>> patients.isna().sum(epsilon=0.5)
+        """
         return self._agg("sum", opts)
 
     # --- refusals -------------------------------------------------------------------------------

@@ -7,9 +7,12 @@ from typing import Any
 from jupyter_privacy.core.errors import InvalidArgumentError
 from jupyter_privacy.core.plan import Query, Step
 from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
-from jupyter_privacy.core.workspace import Workspace
+from jupyter_privacy.core.service import ReleaseService
+from jupyter_privacy.frame.options import ReleaseOptions
 
+#: What a release method returns; each method's own annotation narrows it.
 Result = Release | ReleaseTable | Estimate
+#: The options ``run_query`` accepts; an unknown one is refused (the keys of ``ReleaseOptions``).
 OPTIONS = ("epsilon", "accuracy", "alpha", "delta", "dry_run")
 
 
@@ -22,16 +25,20 @@ def _freeze(value: Any) -> Any:
 
 
 def run_query(
-    ws: Workspace,
+    ws: ReleaseService,
     source: str,
     steps: tuple[Step, ...],
     statistic: str,
     column: str | None,
     by: tuple[str, ...],
     params: dict[str, Any],
-    opts: dict[str, Any],
+    opts: ReleaseOptions,
 ) -> Result:
-    """Build the frozen plan and run it with the aggregate's options."""
+    """Build the frozen plan and run it with the aggregate's options.
+
+    ``opts`` is typed for checkers, but a call such as ``mean(epsilon_=0.1)`` still arrives here
+    at run time and is refused by name, before anything is validated, priced or read.
+    """
     unknown = sorted(set(opts) - set(OPTIONS))
     if unknown:
         raise InvalidArgumentError(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
 
 from jupyter_privacy.core.errors import InvalidArgumentError
 from jupyter_privacy.core.expr import Expr, Scalar, dtype_name
 from jupyter_privacy.core.plan import Step
+from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
 from jupyter_privacy.core.schema import ColumnInfo, infer
+from jupyter_privacy.frame.options import ReleaseOptions, release_method
 from jupyter_privacy.frame.refusals import ROW_ACCESS, SERIES_SUPPORTED, row_access, unsupported
 from jupyter_privacy.frame.runner import Result, run_query
 
@@ -22,7 +24,14 @@ def _is_scalar(value: object) -> bool:
 
 
 class SensitiveSeries:
-    """A column expression bound to a frame. Builds plans; never holds data."""
+    """A column expression bound to a frame. Builds plans; never holds data.
+
+    ``df.age``, ``df["income"] / 12``, ``df.age.clip(18, 90)``; a condition such as
+    ``df.age >= 65`` filters a frame, and its ``mean()`` is a share, its ``sum()`` a count.
+
+    Example:
+        >>> (patients.age >= 65).mean(epsilon=0.1)
+    """
 
     __slots__ = ("_expr", "_frame", "name")
     _frame: SensitiveFrame
@@ -254,31 +263,98 @@ class SensitiveSeries:
             return steps, self._expr.args[0]
         return (*steps, Step("assign", self._expr, self.name)), self.name
 
-    def _agg(self, statistic: str, params: dict[str, Any], opts: dict[str, Any]) -> Result:
+    @overload
+    def _agg(
+        self,
+        statistic: Literal[
+            "count", "sum", "mean", "median", "var", "std", "min", "max", "proportion"
+        ],
+        params: dict[str, Any],
+        opts: ReleaseOptions,
+    ) -> Release | Estimate: ...
+
+    @overload
+    def _agg(
+        self,
+        statistic: Literal["value_counts", "hist", "describe"],
+        params: dict[str, Any],
+        opts: ReleaseOptions,
+    ) -> ReleaseTable | Estimate: ...
+
+    @overload
+    def _agg(
+        self, statistic: Literal["quantile"], params: dict[str, Any], opts: ReleaseOptions
+    ) -> Result: ...
+
+    def _agg(self, statistic: str, params: dict[str, Any], opts: ReleaseOptions) -> Result:
         steps, column = self._column()
         return run_query(
             self._frame._ws, self._frame._source, steps, statistic, column, (), params, opts
         )
 
-    def count(self, **opts: Any) -> Result:
-        """Number of non-null values (noisy)."""
+    @release_method
+    def count(self, **opts: Unpack[ReleaseOptions]) -> Release | Estimate:
+        """Number of non-null values (noisy).
+
+        Missing values are not counted, as in pandas; ``df.count()`` counts rows instead.
+
+        Example:
+            >>> patients.age.count(epsilon=0.1)
+        """
         return self._agg("count", {}, opts)
 
     def _numbers(self) -> SensitiveSeries:
         """A boolean condition counts as 1 and 0 (``(df.age > 65).mean()`` is a share)."""
         return self.astype(int) if self.dtype == "bool" else self
 
-    def sum(self, **opts: Any) -> Result:
-        """Sum of the clipped values (a condition sums to how many rows meet it)."""
+    @release_method
+    def sum(self, **opts: Unpack[ReleaseOptions]) -> Release | Estimate:
+        """Sum of the values clipped to the column's public bounds (a condition sums to how many
+        rows meet it).
+
+        Clipping bounds what one person can add, which is what lets the noise be finite; bounds
+        that are too tight bias the sum, bounds that are too wide make it noisier.
+
+        Example:
+            >>> patients.income.sum(epsilon=0.5)
+        """
         return self._numbers()._agg("sum", {}, opts)
 
-    def mean(self, **opts: Any) -> Result:
-        """Mean of the clipped values (of a condition: the share of rows that meet it)."""
-        return self._agg("proportion" if self.dtype == "bool" else "mean", {}, opts)
+    @release_method
+    def mean(self, **opts: Unpack[ReleaseOptions]) -> Release | Estimate:
+        """Mean of the values clipped to the column's public bounds (of a condition: the share of
+        rows that meet it).
 
-    def plot(self, kind: str = "hist", bins: int = 10, **opts: Any) -> Any:
+        Released as a noisy sum over a noisy count, one ε split between them; the interval
+        covers both noises (a condition's share: two noisy counts, True and False).
+
+        Example:
+            >>> patients.age.mean(epsilon=0.1)
+        """
+        if self.dtype == "bool":
+            return self._agg("proportion", {}, opts)
+        return self._agg("mean", {}, opts)
+
+    @release_method
+    def plot(
+        self,
+        kind: Literal["hist", "bar"] = "hist",
+        bins: int = 10,
+        **opts: Unpack[ReleaseOptions],
+    ) -> Any:
         """A chart of the column's noisy histogram (numbers) or noisy counts (keyed columns):
-        the rows cannot be drawn, their distribution can. Charged like ``hist``."""
+        the rows cannot be drawn, their distribution can. Charged like ``hist``.
+
+        Args:
+            kind: ``"hist"`` (numbers) or ``"bar"`` (counts per key).
+            bins: Equal-width bins over the column's public bounds, for ``"hist"``.
+
+        Returns:
+            An Altair chart with error bars, or an ``Estimate`` with ``dry_run=True``.
+
+        Example:
+            >>> patients.age.plot(bins=8, epsilon=0.2)
+        """
         if kind not in ("hist", "bar"):
             raise unsupported(
                 f"Series.plot(kind={kind!r})",
@@ -293,34 +369,116 @@ class SensitiveSeries:
         )
         return release.chart() if hasattr(release, "chart") else release
 
-    def median(self, **opts: Any) -> Result:
+    @release_method
+    def median(self, **opts: Unpack[ReleaseOptions]) -> Release | Estimate:
+        """A DP median: OpenDP's private quantile at 0.5 (a noisy choice among candidates
+        spread over the public bounds).
+
+        Its interval is a rank bound (``.rank_error``: how many rows from the true median), since
+        a value interval would depend on the data; ``accuracy=`` is refused for that reason.
+
+        Example:
+            >>> patients.age.median(epsilon=0.3)
+        """
         return self._agg("median", {}, opts)
 
-    def quantile(self, q: float | Sequence[float] = 0.5, **opts: Any) -> Result:
+    @overload
+    def quantile(self, q: float = ..., **opts: Unpack[ReleaseOptions]) -> Release | Estimate: ...
+
+    @overload
+    def quantile(
+        self, q: Sequence[float], **opts: Unpack[ReleaseOptions]
+    ) -> ReleaseTable | Estimate: ...
+
+    @release_method
+    def quantile(self, q: float | Sequence[float] = 0.5, **opts: Unpack[ReleaseOptions]) -> Result:
+        """DP quantiles, each with a rank bound like ``median``.
+
+        Args:
+            q: A level in [0, 1], or a list of levels: a list gives one table whose levels share
+                one ε and one sorted pass over the data.
+
+        Example:
+            >>> patients.income.quantile([0.1, 0.5, 0.9], epsilon=0.5)
+        """
         levels: Any = tuple(q) if isinstance(q, list | tuple) else q
         return self._agg("quantile", {"q": levels}, opts)
 
-    def var(self, **opts: Any) -> Result:
-        """Population variance (ddof=0) of the clipped values."""
+    @release_method
+    def var(self, **opts: Unpack[ReleaseOptions]) -> Release | Estimate:
+        """Population variance (ddof=0, where pandas defaults to ddof=1) of the clipped values.
+
+        Example:
+            >>> patients.age.var(epsilon=0.5)
+        """
         return self._agg("var", {}, opts)
 
-    def std(self, **opts: Any) -> Result:
+    @release_method
+    def std(self, **opts: Unpack[ReleaseOptions]) -> Release | Estimate:
+        """Population standard deviation (ddof=0) of the clipped values.
+
+        Example:
+            >>> patients.age.std(epsilon=0.5)
+        """
         return self._agg("std", {}, opts)
 
-    def min(self, **opts: Any) -> Result:
-        """A DP estimate of the minimum: the 0-quantile over the public bounds."""
+    @release_method
+    def min(self, **opts: Unpack[ReleaseOptions]) -> Release | Estimate:
+        """A DP estimate of the minimum: the 0-quantile over the public bounds.
+
+        The true minimum is one person's value, so it is never released; this is a value few
+        rows fall below, with a rank bound.
+
+        Example:
+            >>> patients.age.min(epsilon=0.2)
+        """
         return self._agg("min", {}, opts)
 
-    def max(self, **opts: Any) -> Result:
+    @release_method
+    def max(self, **opts: Unpack[ReleaseOptions]) -> Release | Estimate:
+        """A DP estimate of the maximum: the 1-quantile over the public bounds (see ``min``).
+
+        Example:
+            >>> patients.age.max(epsilon=0.2)
+        """
         return self._agg("max", {}, opts)
 
-    def value_counts(self, **opts: Any) -> Result:
+    @release_method
+    def value_counts(self, **opts: Unpack[ReleaseOptions]) -> ReleaseTable | Estimate:
+        """Noisy count per key.
+
+        With declared keys every key is released, zeros included, so which keys appear says
+        nothing about the data; without them keys are found above a noisy threshold, which
+        needs a budget with δ.
+
+        Example:
+            >>> patients.state.value_counts(epsilon=0.5)
+        """
         return self._agg("value_counts", {}, opts)
 
-    def hist(self, bins: int = 10, **opts: Any) -> Result:
+    @release_method
+    def hist(self, bins: int = 10, **opts: Unpack[ReleaseOptions]) -> ReleaseTable | Estimate:
+        """Noisy counts in ``bins`` equal-width bins over the column's public bounds.
+
+        The edges come from the bounds, never from the data, so they reveal nothing.
+
+        Args:
+            bins: Number of bins.
+
+        Example:
+            >>> patients.age.hist(bins=8, epsilon=0.3)
+        """
         return self._agg("hist", {"bins": bins}, opts)
 
-    def describe(self, **opts: Any) -> Result:
+    @release_method
+    def describe(self, **opts: Unpack[ReleaseOptions]) -> ReleaseTable | Estimate:
+        """count, mean, std, min, quartiles and max in one release, one ε split across them.
+
+        The quantiles are released together so they come out in order (min ≤ 25% ≤ … ≤ max).
+
+        Example:
+            >>> patients.income.describe(epsilon=1.0)
+        """
         return self._agg("describe", {}, opts)
 
     # --- refusals ------------------------------------------------------------------------------

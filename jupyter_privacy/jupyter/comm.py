@@ -7,8 +7,6 @@ never from a frame.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import time
 from collections.abc import Callable
@@ -16,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_privacy.core.lineage import release_call
-from jupyter_privacy.core.workspace import Workspace
+from jupyter_privacy.core.record import ReleaseRecord, finite
+from jupyter_privacy.core.service import Event, ReleaseService
 
 TARGET = "jupyter_privacy"
 #: Version 1.1 adds fields to version 1 (a 1.0 frontend reads it unchanged): ``mode`` and
@@ -26,43 +25,38 @@ SCHEMA = "jupyter-privacy/1.1"
 MAX_SNAPSHOT_RELEASES = 1000
 
 
-def _finite(v: Any) -> Any:
-    return None if isinstance(v, float) and not math.isfinite(v) else v
-
-
-def release_summary(record: dict[str, Any], published: bool = False) -> dict[str, Any]:
+def release_summary(record: ReleaseRecord, published: bool = False) -> dict[str, Any]:
     """One release as the frontend shows it (newest-first lists are built from these).
 
     ``published``: the release comes from the manifest being replayed (a reviewer's session),
     not from this ledger.
     """
-    meta = record["meta"]
-    context = meta.get("context") or {}
+    context = record.context
     cells = [
         {
-            "key": c["key"],
-            "statistic": c["statistic"],
-            "value": _finite(c["value"]),
-            "ci": [_finite(v) for v in c["ci"]] if c.get("ci") else None,
-            "rank_error": _finite(c.get("rank_error")),
+            "key": list(c.key),
+            "statistic": c.statistic,
+            "value": finite(c.value),
+            "ci": [finite(c.ci_low), finite(c.ci_high)] if c.ci_low is not None else None,
+            "rank_error": finite(c.rank_error),
         }
-        for c in record["cells"]
+        for c in record.cells
     ]
     return {
-        "id": record["id"],
-        "source": meta["source"],
-        "query": meta["query"],
-        "label": release_call(meta),
-        "epsilon": meta["epsilon"],
-        "delta": meta["delta"],
-        "alpha": meta["alpha"],
-        "mechanism": meta["mechanism"],
-        "created": meta["created"],
+        "id": record.id,
+        "source": record.source,
+        "query": record.query,
+        "label": release_call(record),
+        "epsilon": record.epsilon,
+        "delta": record.delta,
+        "alpha": record.alpha,
+        "mechanism": record.mechanism,
+        "created": record.created,
         "execution_count": context.get("execution_count"),
         "cell_id": context.get("cell_id"),
         "notebook": context.get("notebook"),
         "published": published,
-        "scalar": record["scalar"],
+        "scalar": record.scalar,
         "cells": cells[:50],
         "cell_count": len(cells),
     }
@@ -162,10 +156,10 @@ class KernelContext:
     def __call__(self) -> dict[str, Any]:
         return {**cell_context(self.shell), "notebook": self.notebook_path()}
 
-    def on_event(self, event: dict[str, Any]) -> None:
+    def on_event(self, event: Event) -> None:
         """A workspace listener: remember every release returned here."""
-        if event.get("type") == "release" and isinstance(event.get("release_id"), str):
-            self.returned[event["release_id"]] = None
+        if event.release_id is not None:
+            self.returned[event.release_id] = None
 
     def select_releases(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """This notebook's part of a release manifest: the releases made in it (under any of
@@ -174,11 +168,10 @@ class KernelContext:
         if not names:
             return manifest
 
-        def ours(entry: dict[str, Any]) -> bool:
-            payload = entry.get("payload") or {}
-            if payload.get("id") in self.returned:
+        def ours(entry: dict[str, Any]) -> bool:  # a release record's JSON form
+            if entry.get("id") in self.returned:
                 return True
-            recorded = ((payload.get("meta") or {}).get("context") or {}).get("notebook")
+            recorded = (entry.get("context") or {}).get("notebook")
             return any(same_notebook(recorded, name) for name in names)
 
         return {
@@ -197,72 +190,25 @@ def same_notebook(recorded: Any, current: str | None) -> bool:
     return a == b or a.endswith("/" + b) or b.endswith("/" + a)
 
 
-def budget_payload(ws: Workspace) -> list[dict[str, Any]]:
+def budget_payload(ws: ReleaseService) -> list[dict[str, Any]]:
     return [ws.budget_state(name).to_dict() for name in sorted(ws.sources)]
 
 
-def mode(ws: Workspace) -> str:
+def mode(ws: ReleaseService) -> str:
     """``replay`` (a reviewer re-running published releases), ``curator`` or ``guard-rail``."""
-    if getattr(ws, "replay_manifest", None) is not None:
-        return "replay"
-    return "curator" if getattr(ws, "address", None) else "guard-rail"
+    return "guard-rail" if ws.mode == "local" else ws.mode
 
 
-def _manifest_payloads(ws: Workspace) -> dict[str, dict[str, Any]]:
-    return {p["id"]: p for p in (ws.replay_manifest or {}).values()}
-
-
-def replayed_records(ws: Workspace) -> list[dict[str, Any]]:
-    """In replay mode: the manifest's releases that this ledger replayed, oldest first, as ledger
-    records (the published values, not whatever this ledger holds for the same query)."""
-    payloads = _manifest_payloads(ws)
-    order: list[str] = []
-    for row in ws.ledger.audit_rows():
-        if row["outcome"] != "replayed":
-            continue
-        try:
-            release_id = json.loads(row["detail"]).get("release")
-        except (ValueError, AttributeError):
-            continue
-        if release_id in payloads and release_id not in order:
-            order.append(release_id)
-    records = []
-    for release_id in order:
-        payload = payloads[release_id]
-        meta = payload["meta"]
-        records.append(
-            {
-                "id": release_id,
-                "source": meta["source"],
-                "fingerprint": "published",
-                "plan": None,  # the workspace keeps no plans of a manifest: hung from the source
-                "scalar": payload["scalar"],
-                "cells": payload["cells"],
-                "meta": meta,
-                "created": meta.get("created"),
-            }
-        )
-    return records
-
-
-def _records(ws: Workspace) -> tuple[list[dict[str, Any]], bool]:
-    """The releases to list, oldest first, and whether they are published (replay) ones."""
-    if getattr(ws, "replay_manifest", None) is not None:
-        return replayed_records(ws), True
-    return [r for r in ws.ledger.releases() if r["source"] in ws.sources], False
-
-
-def lineage_graph(ws: Workspace) -> dict[str, Any]:
+def lineage_graph(ws: ReleaseService) -> dict[str, Any]:
     from jupyter_privacy.core.lineage import build_lineage
 
-    records, published = _records(ws)
-    return build_lineage(ws, records if published else None)
+    return build_lineage(ws)
 
 
-def snapshot(ws: Workspace, limit: int = 100, notebook: str | None = None) -> dict[str, Any]:
+def snapshot(ws: ReleaseService, limit: int = 100, notebook: str | None = None) -> dict[str, Any]:
     limit = max(1, min(int(limit), MAX_SNAPSHOT_RELEASES))
-    records, published = _records(ws)
-    releases = [release_summary(r, published) for r in reversed(records)][:limit]
+    published = ws.mode == "replay"
+    releases = [release_summary(r, published) for r in reversed(ws.releases())][:limit]
     return {
         "schema": SCHEMA,
         "type": "snapshot",
@@ -276,22 +222,18 @@ def snapshot(ws: Workspace, limit: int = 100, notebook: str | None = None) -> di
 
 
 def event_message(
-    ws: Workspace, event: dict[str, Any], context: dict[str, Any] | None = None
+    ws: ReleaseService, event: Event, context: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    release = None
-    if event.get("release_id") and getattr(ws, "replay_manifest", None) is not None:
-        # Replay mode: the value the cell shows is the published one, whatever this ledger holds.
-        payload = _manifest_payloads(ws).get(event["release_id"])
-        if payload is not None:
-            release = release_summary(payload, published=True)
-    elif event.get("release_id"):
-        match = [
-            r for r in ws.ledger.releases(event.get("source")) if r["id"] == event["release_id"]
-        ]
-        release = release_summary(match[0]) if match else None
-    public_event: dict[str, Any] = {
-        k: event[k] for k in ("type", "source", "release_id", "replayed") if k in event
-    }
+    """The event with its release record (no ledger read); in replay mode the record is the
+    published one, whatever this ledger holds."""
+    release = (
+        release_summary(event.record, published=ws.mode == "replay")
+        if event.record is not None
+        else None
+    )
+    public_event: dict[str, Any] = {"type": event.type, "source": event.source}
+    if event.type == "release":
+        public_event.update(release_id=event.release_id, replayed=event.replayed)
     if context is not None:
         public_event["context"] = {
             "execution_count": context.get("execution_count"),
@@ -310,7 +252,7 @@ def event_message(
     return message
 
 
-def lineage_message(ws: Workspace) -> dict[str, Any]:
+def lineage_message(ws: ReleaseService) -> dict[str, Any]:
     """The lineage graph alone: the frontend asks for it after releases, and the kernel answers
     once the running cell is done, so a long lineage never delays a release or its event."""
     return {"schema": SCHEMA, "type": "lineage", "lineage": lineage_graph(ws), "sent_at": _now_ms()}
@@ -327,7 +269,7 @@ class CommChannel:
 
     def __init__(
         self,
-        ws: Workspace,
+        ws: ReleaseService,
         cell_context: Callable[[], dict[str, Any]] | None = None,
         kernel_context: KernelContext | None = None,
     ) -> None:
@@ -336,27 +278,25 @@ class CommChannel:
         self.kernel_context = kernel_context
         self.comms: list[Any] = []
         self.sent: list[dict[str, Any]] = []  # the last messages, for tests and debugging
-        ws.listeners.append(self.on_event)
+        self._unsubscribe = ws.subscribe(self.on_event)
 
     def notebook(self) -> str | None:
         return self.kernel_context.notebook_path() if self.kernel_context is not None else None
 
     def close(self) -> None:
-        if self.on_event in self.ws.listeners:
-            self.ws.listeners.remove(self.on_event)
+        self._unsubscribe()
         for comm in list(self.comms):
             comm.close()
         self.comms.clear()
 
-    def switch(self, ws: Workspace) -> None:
+    def switch(self, ws: ReleaseService) -> None:
         """Follow a new workspace (``jp.use_workspace``, ``jp.connect``): every open comm gets
         its snapshot at once, and its events from now on."""
         if ws is self.ws:
             return
-        if self.on_event in self.ws.listeners:
-            self.ws.listeners.remove(self.on_event)
+        self._unsubscribe()
         self.ws = ws
-        ws.listeners.append(self.on_event)
+        self._unsubscribe = ws.subscribe(self.on_event)
         for comm in list(self.comms):
             self._send(comm, self._snapshot())
 
@@ -414,7 +354,7 @@ class CommChannel:
         elif kind == "request_lineage":
             self._send(comm, lineage_message(self.ws))
 
-    def on_event(self, event: dict[str, Any]) -> None:
+    def on_event(self, event: Event) -> None:
         if not self.comms:
             return
         context = self.cell_context() if self.cell_context is not None else None

@@ -18,8 +18,8 @@ import polars as pl
 
 import jupyter_privacy.api as api
 from jupyter_privacy.core.policy import load_policy
+from jupyter_privacy.core.pricing import BudgetState
 from jupyter_privacy.core.release import Estimate, Release, ReleaseTable
-from jupyter_privacy.core.workspace import BudgetState
 from jupyter_privacy.frame import SensitiveFrame, SensitiveGroupBy, SensitiveSeries
 from jupyter_privacy.jupyter import charts, display_guard, refusal, render
 from jupyter_privacy.jupyter.comm import TARGET, CommChannel, KernelContext
@@ -37,6 +37,8 @@ class _Loaded:
     warned: set[tuple[str, str]] = field(default_factory=set)
     policy: Path | None = None
     context: KernelContext | None = None
+    #: Stops the kernel context hearing the current workspace's events.
+    unsubscribe: Callable[[], None] = lambda: None
 
 
 _loaded: _Loaded | None = None
@@ -55,8 +57,9 @@ def _registered_path(path: Any) -> str | None:
     if not isinstance(path, str | os.PathLike):
         return None
     ws = api.workspace()
-    if ws.replay_manifest is not None:  # a reviewer without the data: match by file name
-        for name, described in ws.manifest_sources.items():
+    manifest = getattr(ws, "manifest", None)
+    if manifest is not None:  # a reviewer without the data: match by file name
+        for name, described in manifest.sources.items():
             recorded = described.get("path")
             if recorded and Path(recorded).name == Path(path).name:
                 if name not in ws.sources:
@@ -154,7 +157,8 @@ def load(shell: Any) -> None:
             ws = api.connect(policy.curator.target, token_file=policy.curator.token_file)
         else:
             for source in policy.sources:
-                if ws.replay_manifest is not None and source.name not in ws.manifest_sources:
+                manifest = getattr(ws, "manifest", None)
+                if manifest is not None and source.name not in manifest.sources:
                     # A reviewer's manifest covers what was published; the rest is not needed.
                     warnings.warn(
                         f"jupyter-privacy: {source.name!r} is declared in {policy_path.name} "
@@ -162,7 +166,7 @@ def load(shell: Any) -> None:
                         stacklevel=2,
                     )
                     continue
-                api.register(source.path, name=source.name, **source.kwargs)
+                ws.add_source(source.path, source.declaration)
         state.policy = policy_path
     for name in READERS:
         state.readers[name] = getattr(pd, name)
@@ -198,7 +202,7 @@ def load(shell: Any) -> None:
         get_comm_manager().register_target(TARGET, state.channel.open)
         state.channel.announce()  # the JupyterLab sidebar goes live without polling
     ws.context = state.context  # each release records its cell and notebook
-    ws.listeners.append(state.context.on_event)  # ... and the kernel knows what it returned
+    state.unsubscribe = ws.subscribe(state.context.on_event)  # ... and what it returned
     api.workspace_changed.append(_switched)
     shell.events.register("post_run_cell", _post_run_cell)
     _loaded = state
@@ -212,8 +216,8 @@ def _switched(ws: Any) -> None:
         return
     if state.context is not None:
         ws.context = state.context
-        if state.context.on_event not in ws.listeners:
-            ws.listeners.append(state.context.on_event)
+        state.unsubscribe()
+        state.unsubscribe = ws.subscribe(state.context.on_event)
     if state.channel is not None:
         state.channel.switch(ws)
 
@@ -245,8 +249,7 @@ def unload(shell: Any) -> None:
         get_comm_manager().unregister_target(TARGET, state.channel.open)
     ws = api.workspace()
     ws.context = dict
-    if state.context is not None and state.context.on_event in ws.listeners:
-        ws.listeners.remove(state.context.on_event)
+    state.unsubscribe()
     if _switched in api.workspace_changed:
         api.workspace_changed.remove(_switched)
     shell.events.unregister("post_run_cell", _post_run_cell)

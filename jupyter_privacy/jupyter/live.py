@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import uuid
 import weakref
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import jupyter_privacy.api as api
 from jupyter_privacy.core.lineage import Lineage, build_lineage
-from jupyter_privacy.core.workspace import Workspace
+from jupyter_privacy.core.service import Event, ReleaseService
 from jupyter_privacy.jupyter import render
 
 HTML = "text/html"
@@ -37,7 +36,7 @@ class LiveDisplay:
     #: Workspace events that change what this display shows.
     events: tuple[str, ...] = ("charge", "release", "source_registered")
 
-    def __init__(self, ws: Workspace, *, follow: bool = True) -> None:
+    def __init__(self, ws: ReleaseService, *, follow: bool = True) -> None:
         self.display_id = f"jupyter-privacy-{self.kind}-{uuid.uuid4().hex[:12]}"
         self._ws = ws
         self._shown = False
@@ -49,28 +48,27 @@ class LiveDisplay:
             _following.add(self)
 
     # --- following the workspace -----------------------------------------------------------------
-    def _subscribe(self, ws: Workspace) -> None:
+    def _subscribe(self, ws: ReleaseService) -> None:
         ref = weakref.ref(self)
 
-        def listener(event: dict[str, Any]) -> None:
+        def listener(event: Event) -> None:
             target = ref()
             if target is None or target._closed:
-                with suppress(ValueError):
-                    ws.listeners.remove(listener)
+                unsubscribe()
                 return
-            if event.get("type") in target.events:
+            if event.type in target.events:
                 target.refresh()
 
-        ws.listeners.append(listener)
-        self._listener = (ws, listener)
-        weakref.finalize(self, _unsubscribe, ws, listener)
+        unsubscribe = ws.subscribe(listener)
+        self._listener = unsubscribe
+        weakref.finalize(self, unsubscribe)
 
     def _unsubscribe(self) -> None:
         if self._listener is not None:
-            _unsubscribe(*self._listener)
+            self._listener()
             self._listener = None
 
-    def follow(self, ws: Workspace) -> None:
+    def follow(self, ws: ReleaseService) -> None:
         """Show ``ws`` from now on (the kernel switched workspaces)."""
         if self._closed or ws is self._ws:
             return
@@ -130,13 +128,8 @@ class LiveDisplay:
         return self.text
 
 
-def _unsubscribe(ws: Workspace, listener: Any) -> None:
-    with suppress(ValueError):
-        ws.listeners.remove(listener)
-
-
-def _mode_note(ws: Workspace) -> str | None:
-    if getattr(ws, "replay_manifest", None) is not None:
+def _mode_note(ws: ReleaseService) -> str | None:
+    if ws.mode == "replay":
         return "replay mode: every value is a published release; nothing is charged"
     return None
 
@@ -175,7 +168,7 @@ class LineageDisplay(LiveDisplay):
         return self.lineage().to_json(path)
 
 
-def _switched(ws: Workspace) -> None:
+def _switched(ws: ReleaseService) -> None:
     for display in list(_following):
         display.follow(ws)
 

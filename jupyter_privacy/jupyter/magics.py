@@ -13,6 +13,7 @@ from IPython.display import display
 import jupyter_privacy.api as api
 from jupyter_privacy.core.budget import Budget
 from jupyter_privacy.core.errors import InvalidArgumentError
+from jupyter_privacy.core.workspace import Workspace
 
 USAGE = """Usage:
   %privacy                       status: sources, budgets, mode
@@ -83,7 +84,7 @@ class PrivacyMagics(Magics):
         if command == "lineage":
             return api.lineage()
         if command == "audit":
-            result = api.workspace().ledger.verify()
+            result = api.workspace().verify()
             print(("✓ " if result.ok else "✗ ") + result.message)
             return api.audit()
         if command == "register":
@@ -101,11 +102,11 @@ class PrivacyMagics(Magics):
 
     def _status(self) -> None:
         ws = api.workspace()
-        mode = "replay" if ws.replay_manifest is not None else "guard-rail"
-        where = f"ledger {ws.home / 'ledger.sqlite'}"
-        address = getattr(ws, "address", None)  # a curator's workspace (jp.connect)
-        if address:
-            mode, where = "curator", f"curator {address}"
+        mode = "guard-rail" if ws.mode == "local" else ws.mode
+        if isinstance(ws, Workspace):
+            where = f"ledger {ws.home / 'ledger.sqlite'}"
+        else:
+            where = f"curator {getattr(ws, 'address', '?')}"
         print(f"jupyter-privacy · {mode} mode · {where}")
         if not ws.sources:
             print("no sources registered: jp.register(...) or %privacy register ...")

@@ -19,8 +19,9 @@ from typing import Any
 
 from jupyter_privacy.core.budget import fmt
 from jupyter_privacy.core.errors import PrivacyError
-from jupyter_privacy.core.lineage import Lineage, release_call, release_facts
-from jupyter_privacy.core.release import Meta, Release, ReleaseTable
+from jupyter_privacy.core.lineage import Lineage, answer_options, release_facts
+from jupyter_privacy.core.lineage import call_text as lineage_call
+from jupyter_privacy.core.release import Meta, Release, ReleaseTable, number_text
 from jupyter_privacy.core.workspace import BudgetState
 
 TEXT = "var(--jp-ui-font-color1, var(--vscode-editor-foreground, inherit))"
@@ -35,15 +36,6 @@ FONT = "font-family: var(--jp-ui-font-family, var(--vscode-font-family, system-u
 CODE = "font-family: var(--jp-code-font-family, var(--vscode-editor-font-family, monospace))"
 #: Past this fraction of ε spent the meter turns amber.
 WARN_FRACTION = 0.8
-
-
-def _num(v: float | None) -> str:
-    """Four significant digits, thousands separated; the same spelling as the text reprs."""
-    if v is None or not math.isfinite(v):
-        return "—" if v is None else str(v)
-    if v == 0 or 1e-3 <= abs(v) < 1e7:
-        return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
-    return f"{v:.4g}"
 
 
 def _badge(text: str, color: str) -> str:
@@ -72,9 +64,7 @@ def _card(kind: str, label: str, inner: str) -> str:
 
 def call_text(meta: Meta) -> str:
     """The query as code with the options that change its answer (``epsilon=`` …)."""
-    return release_call(
-        {"query": meta.query, "epsilon": meta.epsilon, "delta": meta.delta, "alpha": meta.alpha}
-    )
+    return lineage_call(meta.query, answer_options(meta.epsilon, meta.delta, meta.alpha))
 
 
 def _query_line(query: str) -> str:
@@ -86,10 +76,10 @@ def release_html(r: Release) -> str:
     low, high = r.ci
     spread = ""
     if low is not None and high is not None and math.isfinite(high - low):
-        spread = f" <span>± {escape(_num((high - low) / 2))}</span>"
+        spread = f" <span>± {escape(number_text((high - low) / 2))}</span>"
     head = (
         f'<div><span style="color:{MUTED}">{escape(r.statistic)}</span> '
-        f'<strong style="font-size:1.3em">{escape(_num(r.value))}</strong>{spread} '
+        f'<strong style="font-size:1.3em">{escape(number_text(r.value))}</strong>{spread} '
         f'<span style="color:{MUTED}">({escape(r.interval_text())})</span>'
         f"{_badges(r.replayed)}</div>"
     )
@@ -150,7 +140,7 @@ def table_html(t: ReleaseTable) -> str:
     )
     if t.cells:
         body = table_frame(t).to_html(
-            escape=True, na_rep="—", float_format=_num, border=0, classes="jpp-table"
+            escape=True, na_rep="—", float_format=number_text, border=0, classes="jpp-table"
         )
     else:
         body = f'<div style="color:{MUTED}">(no rows released)</div>'

@@ -93,8 +93,7 @@ def test_a_rename_and_use_workspace_are_followed_and_replay_mode_is_shown(
     page.keyboard.press("Enter")
     page.wait_for_selector(".lm-TabBar-tab:has-text('study.ipynb').lm-mod-current")
     out = nb.run(
-        "trial.count(epsilon=0.1)\n"
-        "print(jp.workspace().ledger.releases()[-1]['meta']['context']['notebook'])"
+        "trial.count(epsilon=0.1)\nprint(jp.workspace().releases()[-1].context['notebook'])"
     )
     assert out.strip().endswith("review/study.ipynb"), out
     wait_sidebar(page, r"This notebook \(2\)")

@@ -243,13 +243,13 @@ def test_sigkill_anywhere_never_releases_without_a_charge_nor_redraws_a_seen_val
     # 2. no release without a charge: per plan, at least as many charges as releases
     per_plan = Counter(h for h, _ in charges)
     recorded = ledger.releases("p")
-    for plan_hash, n in Counter(r["meta"]["plan_hash"] for r in recorded).items():
+    for plan_hash, n in Counter(r.plan_hash for r in recorded).items():
         assert per_plan[plan_hash] >= n
     # 3. once recorded, never re-drawn: one release per plan and cost
-    keys = Counter((r["meta"]["plan_hash"], r["meta"]["cost_key"]) for r in recorded)
+    keys = Counter((r.plan_hash, r.cost_key) for r in recorded)
     assert max(keys.values()) == 1
     # 4. every value an analyst saw was recorded first, and every later ask saw the same value
-    values_by_id = {r["id"]: r["cells"][0]["value"] for r in recorded}
+    values_by_id = {r.id: r.cells[0].value for r in recorded}
     seen: dict[tuple[str, float, float], set[float]] = defaultdict(set)
     for line in out.read_text().splitlines():
         query, alpha, epsilon, value, _replayed, release_id = json.loads(line)

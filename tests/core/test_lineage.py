@@ -165,7 +165,7 @@ def test_data_versions_are_numbered_and_the_fingerprint_is_never_shown(
     assert source["versions"] == ["v1", "v2"]
     assert [r["version"] for r in _by_kind(graph, "release")] == ["v1", "v2"]
     blob = json.dumps(graph)
-    fingerprints = {r["fingerprint"] for r in ws.ledger.releases()}
+    fingerprints = {r.fingerprint for r in ws.ledger.releases()}
     assert len(fingerprints) == 2
     assert not any(fp in blob for fp in fingerprints)
 

@@ -23,7 +23,7 @@ import pytest
 
 import jupyter_privacy as jp
 from jupyter_privacy.curator import protocol
-from jupyter_privacy.curator.client import RemoteWorkspace
+from jupyter_privacy.curator.client import CuratorService
 from jupyter_privacy.curator.server import CuratorServer, Limits, build
 from tests.conftest import make_patients
 
@@ -96,9 +96,9 @@ def curator(request: pytest.FixtureRequest, site: Site) -> Iterator[CuratorServe
 
 
 @pytest.fixture
-def remote(home: Path, curator: CuratorServer, site: Site) -> RemoteWorkspace:
+def remote(home: Path, curator: CuratorServer, site: Site) -> CuratorService:
     """The process-wide workspace is the curator's (``home`` restores a local one afterwards)."""
-    ws: RemoteWorkspace = jp.connect(curator.address, token_file=site.token_file)
+    ws: CuratorService = jp.connect(curator.address, token_file=site.token_file)
     return ws
 
 
@@ -106,7 +106,8 @@ def remote(home: Path, curator: CuratorServer, site: Site) -> RemoteWorkspace:
 class Process:
     """A curator subprocess; ``address`` is read from its first line of output."""
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], env: dict[str, str] | None = None, **popen: Any) -> None:
+        """``popen``: more ``subprocess.Popen`` keywords (``user=``, ``group=``, ...)."""
         self.proc = subprocess.Popen(
             args,
             stdout=subprocess.PIPE,
@@ -114,6 +115,7 @@ class Process:
             text=True,
             cwd=REPO,
             env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+            **popen,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -139,23 +141,26 @@ class Process:
                 stream.close()
 
 
+def serve_argv(site: Site, target: str | None = None, *extra: str) -> list[str]:
+    """The command line of ``jupyter-privacy serve`` for ``site``."""
+    return [
+        sys.executable,
+        "-m",
+        "jupyter_privacy.cli",
+        "--home",
+        str(site.home),
+        "serve",
+        "--policy",
+        str(site.policy),
+        *(["--url", target] if target and "://" in target else []),
+        *(["--socket", target] if target and "://" not in target else []),
+        *extra,
+    ]
+
+
 def serve_process(site: Site, target: str | None = None, *extra: str) -> Process:
     """``jupyter-privacy serve`` for real."""
-    return Process(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_privacy.cli",
-            "--home",
-            str(site.home),
-            "serve",
-            "--policy",
-            str(site.policy),
-            *(["--url", target] if target and "://" in target else []),
-            *(["--socket", target] if target and "://" not in target else []),
-            *extra,
-        ]
-    )
+    return Process(serve_argv(site, target, *extra))
 
 
 # --- raw protocol ---------------------------------------------------------------------------------

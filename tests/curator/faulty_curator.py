@@ -9,8 +9,8 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
+from jupyter_privacy.core.service import Event
 from jupyter_privacy.curator.server import build
 
 
@@ -18,11 +18,11 @@ def main() -> None:
     policy, home, target, token_file, stage = sys.argv[1:6]
     server = build(Path(policy), home=Path(home), target=target, token_file=Path(token_file))
 
-    def die(event: dict[str, Any]) -> None:
-        if event["type"] == stage and not event.get("replayed"):
+    def die(event: Event) -> None:
+        if event.type == stage and not event.replayed:
             os._exit(70)  # no cleanup, no response: as if killed
 
-    server.curator.ws.listeners.append(die)
+    server.curator.ws.subscribe(die)
     server.start()
     print(f"faulty curator on {server.address}; dies at {stage}", flush=True)
     threading.Event().wait()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import jupyter_privacy as jp
-from jupyter_privacy.curator.client import RemoteWorkspace
+from jupyter_privacy.curator.client import CuratorService
 
 SHAPE = re.compile(rb"JPCANARY[0-9a-f]{24}")
 
@@ -104,7 +104,7 @@ def hunt_process_memory(sha: str) -> list[str]:
     return found
 
 
-def session(ws: RemoteWorkspace) -> list[str]:
+def session(ws: CuratorService) -> list[str]:
     """The whole frame API, and the row-access attempts; returns the refusals' text."""
     p = ws["patients"]
     outputs: list[Any] = [
@@ -112,7 +112,7 @@ def session(ws: RemoteWorkspace) -> list[str]:
         p.income.quantile([0.1, 0.9]), p.income.hist(bins=5), p.state.value_counts(),
         p[p.income > 50_000].count(), p.groupby("state").income.mean(), p.mean(),
         p.query("age >= 30 and state == 'TX'").count(), p.income.mean(dry_run=True), p.budget,
-        ws.ledger.releases(), ws.ledger.audit_rows(), ws.export_manifest(),
+        ws.releases(), ws.audit_rows(), ws.export_manifest(),
         jp.lineage().to_dict(), jp.audit(),
     ]  # fmt: skip
     texts = [repr(o) for o in outputs]
@@ -138,7 +138,7 @@ def _try_read(path: str) -> str:
 
 
 def attack(
-    ws: RemoteWorkspace, trace: list[bytes], data_path: str, sha: str, curator_pid: int = 0
+    ws: CuratorService, trace: list[bytes], data_path: str, sha: str, curator_pid: int = 0
 ) -> dict[str, Any]:
     texts = session(ws)
     return {
@@ -158,7 +158,7 @@ def attack(
 def main() -> None:
     address, token_file, data_path, sha, pid = sys.argv[1:6]
     trace: list[bytes] = []
-    ws = RemoteWorkspace.connect(address, token_file=token_file, trace=trace)
+    ws = CuratorService.connect(address, token_file=token_file, trace=trace)
     jp.api._workspace = ws  # the process-wide workspace, as jp.connect would set it
     print(json.dumps(attack(ws, trace, data_path, sha, int(pid))))
 

@@ -16,7 +16,7 @@ import jupyter_privacy as jp
 from jupyter_privacy.cli import main
 from jupyter_privacy.core.policy import load_policy
 from jupyter_privacy.curator.auth import Client, Registry, digest, read_token
-from jupyter_privacy.curator.client import RemoteWorkspace
+from jupyter_privacy.curator.client import CuratorService
 from jupyter_privacy.curator.server import CuratorServer, build
 from tests.conftest import extension_loaded
 from tests.curator.conftest import Raw, Site, start
@@ -40,12 +40,12 @@ def test_a_token_file_others_can_read_is_refused_by_both_ends(site: Site, mode: 
         build(site.policy, home=site.home, target=site.socket(), token_file=site.token_file)
     assert f"chmod 600 {site.token_file}" in str(refused.value)
     with pytest.raises(jp.PolicyError, match="readable by others"):
-        RemoteWorkspace.connect("/nonexistent.sock", token_file=site.token_file)
+        CuratorService.connect("/nonexistent.sock", token_file=site.token_file)
 
 
 def test_a_wrong_token_is_refused(curator: CuratorServer) -> None:
     with pytest.raises(jp.PrivacyError, match="the token is not accepted"):
-        RemoteWorkspace.connect(curator.address, token="x" * 40)
+        CuratorService.connect(curator.address, token="x" * 40)
 
 
 @pytest.mark.parametrize("curator", ["unix"], indirect=True)
@@ -60,7 +60,7 @@ def test_on_the_socket_a_token_works_only_for_its_uid(curator: CuratorServer) ->
         raw.close()
     mine = Client("dave", digest("d" * 40), os.getuid())
     curator.curator.registry.extra.append(mine)
-    ws = RemoteWorkspace.connect(curator.address, token="d" * 40)
+    ws = CuratorService.connect(curator.address, token="d" * 40)
     assert ws.connection.identity["client"] == "dave"
     assert ws.connection.identity["peer_uid"] == os.getuid()
     ws.close()
@@ -158,7 +158,7 @@ def shell(
 
 
 def test_load_ext_connects_to_the_curator_named_in_privacy_toml(shell: InteractiveShell) -> None:
-    assert isinstance(jp.workspace(), RemoteWorkspace)
+    assert isinstance(jp.workspace(), CuratorService)
     with capture_output() as out:
         shell.run_cell(
             "import jupyter_privacy as jp\np = jp.source('patients')\nr = p.age.mean(epsilon=0.5)\nr"

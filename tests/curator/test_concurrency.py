@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 
 import jupyter_privacy as jp
-from jupyter_privacy.curator.client import RemoteWorkspace
+from jupyter_privacy.curator.client import CuratorService
 from jupyter_privacy.curator.server import CuratorServer
 from tests.curator.conftest import Site
 
@@ -27,7 +27,7 @@ def test_concurrent_clients_share_one_budget_and_never_overspend(
     barrier = threading.Barrier(CLIENTS)
 
     def client(n: int) -> None:
-        ws = RemoteWorkspace.connect(curator.address, token_file=site.token_file)
+        ws = CuratorService.connect(curator.address, token_file=site.token_file)
         p = ws["patients"]
         barrier.wait()
         try:
@@ -66,8 +66,8 @@ def test_each_client_is_named_in_the_audit_log(curator: CuratorServer, site: Sit
     from jupyter_privacy.curator.auth import Client, digest
 
     curator.curator.registry.extra.append(Client("bob", digest("b" * 32), None))
-    alice = RemoteWorkspace.connect(curator.address, token_file=site.token_file)
-    bob = RemoteWorkspace.connect(curator.address, token="b" * 32)
+    alice = CuratorService.connect(curator.address, token_file=site.token_file)
+    bob = CuratorService.connect(curator.address, token="b" * 32)
     alice["patients"].count(epsilon=0.5)
     bob["patients"].income.sum(epsilon=0.5)
     users = [r["user"] for r in curator.curator.ws.ledger.audit_rows() if r["outcome"] == "charged"]

@@ -18,7 +18,7 @@ import pytest
 
 import jupyter_privacy as jp
 from jupyter_privacy.core.ledger import Ledger
-from jupyter_privacy.curator.client import RemoteWorkspace
+from jupyter_privacy.curator.client import CuratorService
 from tests.curator.conftest import (
     Process,
     Raw,
@@ -68,7 +68,7 @@ def processes() -> Iterator[list[Process]]:
         proc.stop()
 
 
-def _release_in_thread(ws: RemoteWorkspace) -> tuple[threading.Thread, dict[str, Any]]:
+def _release_in_thread(ws: CuratorService) -> tuple[threading.Thread, dict[str, Any]]:
     outcome: dict[str, Any] = {}
 
     def work() -> None:
@@ -86,7 +86,7 @@ def test_killed_after_the_charge_the_retry_says_so_and_charges_nothing_more(
     site: Site, processes: list[Process]
 ) -> None:
     processes.append(faulty(site, "charge"))
-    ws = RemoteWorkspace.connect(site.socket(), token_file=site.token_file, retry_seconds=120)
+    ws = CuratorService.connect(site.socket(), token_file=site.token_file, retry_seconds=120)
     thread, outcome = _release_in_thread(ws)
     assert processes[0].proc.wait(timeout=120) == 70  # it died right after charging
     processes.append(serve_process(site, site.socket()))  # restarted; the client reconnects
@@ -106,7 +106,7 @@ def test_killed_after_the_release_a_rerun_replays_it_without_a_second_charge(
     site: Site, processes: list[Process]
 ) -> None:
     processes.append(faulty(site, "release"))
-    ws = RemoteWorkspace.connect(site.socket(), token_file=site.token_file, retry_seconds=120)
+    ws = CuratorService.connect(site.socket(), token_file=site.token_file, retry_seconds=120)
     thread, outcome = _release_in_thread(ws)
     assert processes[0].proc.wait(timeout=120) == 70
     processes.append(serve_process(site, site.socket()))
@@ -163,7 +163,7 @@ def test_an_idle_client_reconnects_to_a_restarted_curator(
     site: Site, processes: list[Process]
 ) -> None:
     processes.append(serve_process(site, site.socket()))
-    ws = RemoteWorkspace.connect(site.socket(), token_file=site.token_file, retry_seconds=120)
+    ws = CuratorService.connect(site.socket(), token_file=site.token_file, retry_seconds=120)
     ws["patients"].count(epsilon=0.5)
     processes[0].stop()
     processes.append(serve_process(site, site.socket()))
@@ -176,7 +176,7 @@ def test_a_curator_that_stays_away_fails_clearly_and_a_rerun_reuses_the_request(
     site: Site, processes: list[Process]
 ) -> None:
     processes.append(serve_process(site, site.socket()))
-    ws = RemoteWorkspace.connect(site.socket(), token_file=site.token_file, retry_seconds=0.5)
+    ws = CuratorService.connect(site.socket(), token_file=site.token_file, retry_seconds=0.5)
     processes[0].stop()
     with pytest.raises(jp.PrivacyError) as gone:
         ws["patients"].income.sum(epsilon=0.5)

@@ -26,7 +26,7 @@ def _state(srv: CuratorServer) -> tuple[Any, ...]:
     return (
         ws.ledger.totals("patients"),
         len(ws.ledger.audit_rows()),
-        len(ws.ledger.releases()),
+        len(ws.releases()),
         journal,
     )
 

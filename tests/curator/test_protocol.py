@@ -104,7 +104,7 @@ def _state(srv: CuratorServer) -> tuple[Any, ...]:
     ws = srv.curator.ws
     rows = ws.ledger.audit_rows()
     journal = srv.curator.journal._db.execute("SELECT COUNT(*) FROM requests").fetchone()
-    return (ws.ledger.totals("patients"), len(rows), len(ws.ledger.releases()), journal)
+    return (ws.ledger.totals("patients"), len(rows), len(ws.releases()), journal)
 
 
 @pytest.fixture(scope="module")

@@ -167,7 +167,7 @@ def test_a_plan_the_api_cannot_build_is_refused_before_the_charge(
     srv, raw = server
     ws = srv.curator.ws
     spent_before = ws.ledger.totals("patients")[1]
-    releases_before = len(ws.ledger.releases())
+    releases_before = len(ws.releases())
     message = plan_message(f"raw-{abs(hash(words)) % 10**9}", **plan)
     message["options"].update(options)
     answer = raw.ask(message)
@@ -175,7 +175,7 @@ def test_a_plan_the_api_cannot_build_is_refused_before_the_charge(
     assert answer["error"]["code"] == code, answer
     assert words in answer["error"]["message"]
     assert ws.ledger.totals("patients")[1] == spent_before
-    assert len(ws.ledger.releases()) == releases_before
+    assert len(ws.releases()) == releases_before
     assert ws.ledger.audit_rows()[-1]["outcome"] == "refused"
 
 
@@ -209,6 +209,6 @@ def test_a_plan_that_validates_runs(server: tuple[CuratorServer, Raw]) -> None:
     ]
     answer = raw.ask(plan_message("valid1", steps=steps, statistic="size", column=None, by=["b"]))
     assert answer is not None and answer["ok"], answer
-    cells = answer["result"]["payload"]["cells"]
+    cells = answer["result"]["record"]["cells"]
     assert sorted(c["key"][0] for c in cells) == ["high", "low"]
     assert "failed" not in [r["outcome"] for r in srv.curator.ws.ledger.audit_rows()]

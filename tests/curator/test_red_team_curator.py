@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 import jupyter_privacy as jp
-from jupyter_privacy.curator.client import RemoteWorkspace
+from jupyter_privacy.curator.client import CuratorService
 from tests.curator.conftest import REPO, Process, Site, serve_process
 from tests.curator.red_team_kernel import attack
 
@@ -125,7 +125,7 @@ def test_no_hunt_in_this_process_finds_the_canary(
 ) -> None:
     site, sha = canary_site
     trace: list[bytes] = []
-    ws = RemoteWorkspace.connect(curator_process.address, token_file=site.token_file, trace=trace)
+    ws = CuratorService.connect(curator_process.address, token_file=site.token_file, trace=trace)
     jp.api._workspace = ws  # as jp.connect does; ``home`` restores a local workspace after
     result = attack(ws, trace, "/no/such/path", sha)
     _assert_clean(result)

@@ -15,7 +15,7 @@ import pytest
 import jupyter_privacy as jp
 from jupyter_privacy.core.policy import load_policy
 from jupyter_privacy.core.workspace import Workspace
-from jupyter_privacy.curator.client import RemoteWorkspace
+from jupyter_privacy.curator.client import CuratorService
 from jupyter_privacy.frame import SensitiveFrame
 from tests.curator.conftest import Site
 
@@ -25,12 +25,12 @@ def local(tmp_path: Path, site: Site) -> Iterator[Workspace]:
     """The same sources in-process, for side-by-side comparisons."""
     ws = Workspace(tmp_path / "local")
     for source in load_policy(site.policy).sources:
-        ws.register(source.path, name=source.name, **source.kwargs)
+        ws.add_source(source.path, source.declaration)
     yield ws
     ws.close()
 
 
-def test_sources_arrive_as_public_metadata_only(remote: RemoteWorkspace, site: Site) -> None:
+def test_sources_arrive_as_public_metadata_only(remote: CuratorService, site: Site) -> None:
     spec = remote.source("patients")
     assert spec.data is None and spec.origin == "curator"
     assert spec.schema["age"].bounds == (18, 90)
@@ -41,7 +41,7 @@ def test_sources_arrive_as_public_metadata_only(remote: RemoteWorkspace, site: S
     assert str(site.data) not in repr(p) and "patients.csv" not in repr(remote.sources)
 
 
-def test_count_mean_and_grouped_releases_carry_intervals_and_costs(remote: RemoteWorkspace) -> None:
+def test_count_mean_and_grouped_releases_carry_intervals_and_costs(remote: CuratorService) -> None:
     p = jp.source("patients")
     count = p.count(epsilon=0.5)
     assert isinstance(count, jp.Release) and count.epsilon == 0.5
@@ -57,7 +57,7 @@ def test_count_mean_and_grouped_releases_carry_intervals_and_costs(remote: Remot
     assert p.budget.epsilon_spent == pytest.approx(2.5)
 
 
-def test_describe_is_one_consistent_release(remote: RemoteWorkspace) -> None:
+def test_describe_is_one_consistent_release(remote: CuratorService) -> None:
     table = jp.source("patients").describe(epsilon=1.0)
     frame = table.to_pandas()
     age = frame.loc["age"]["value"]
@@ -65,7 +65,7 @@ def test_describe_is_one_consistent_release(remote: RemoteWorkspace) -> None:
     assert jp.source("patients").budget.epsilon_spent == pytest.approx(1.0)
 
 
-def test_rerunning_a_query_replays_it_at_no_cost(remote: RemoteWorkspace) -> None:
+def test_rerunning_a_query_replays_it_at_no_cost(remote: CuratorService) -> None:
     p = jp.source("patients")
     first = p.income.sum(epsilon=0.5)
     again = p.income.sum(epsilon=0.5)
@@ -75,10 +75,10 @@ def test_rerunning_a_query_replays_it_at_no_cost(remote: RemoteWorkspace) -> Non
 
 
 def test_a_second_client_gets_the_first_clients_release_replayed(
-    remote: RemoteWorkspace, curator: object, site: Site
+    remote: CuratorService, curator: object, site: Site
 ) -> None:
     first = jp.source("patients").age.median(epsilon=0.5)
-    other = RemoteWorkspace.connect(remote.address, token_file=site.token_file)
+    other = CuratorService.connect(remote.address, token_file=site.token_file)
     try:
         again = other["patients"].age.median(epsilon=0.5)
         assert again.replayed and again.value == first.value
@@ -87,19 +87,19 @@ def test_a_second_client_gets_the_first_clients_release_replayed(
         other.close()
 
 
-def test_dry_run_estimates_and_spends_nothing(remote: RemoteWorkspace) -> None:
+def test_dry_run_estimates_and_spends_nothing(remote: CuratorService) -> None:
     estimate = jp.source("patients").count(epsilon=0.5, dry_run=True)
     assert isinstance(estimate, jp.Estimate) and estimate.halfwidth is not None
     assert jp.source("patients").budget.epsilon_spent == 0
 
 
-def test_accuracy_picks_the_cost_on_the_curator(remote: RemoteWorkspace, local: Workspace) -> None:
+def test_accuracy_picks_the_cost_on_the_curator(remote: CuratorService, local: Workspace) -> None:
     remote_release = jp.source("patients").count(accuracy=20)
     local_release = SensitiveFrame(local, "patients").count(accuracy=20)
     assert remote_release.epsilon == local_release.epsilon
 
 
-def test_zcdp_sources_report_epsilon_and_delta(remote: RemoteWorkspace) -> None:
+def test_zcdp_sources_report_epsilon_and_delta(remote: CuratorService) -> None:
     v = jp.source("visits")
     v.age.mean(epsilon=0.5)
     table = v.groupby("city").size(epsilon=0.5)  # unknown keys: thresholded, spends δ
@@ -108,7 +108,7 @@ def test_zcdp_sources_report_epsilon_and_delta(remote: RemoteWorkspace) -> None:
     assert state.mode == "zcdp" and 0 < state.epsilon_spent < 1.0 and state.delta_spent > 0
 
 
-def test_a_share_travels_as_a_proportion(remote: RemoteWorkspace) -> None:
+def test_a_share_travels_as_a_proportion(remote: CuratorService) -> None:
     p = jp.source("patients")
     share = (p.age > 65).mean(epsilon=1.0)
     assert isinstance(share, jp.Release) and share.statistic == "proportion"
@@ -138,7 +138,7 @@ REFUSALS = [
 
 @pytest.mark.parametrize("call", [c for _, c in REFUSALS], ids=[n for n, _ in REFUSALS])
 def test_refusals_read_exactly_as_in_process(
-    remote: RemoteWorkspace, local: Workspace, call: object
+    remote: CuratorService, local: Workspace, call: object
 ) -> None:
     with pytest.raises(jp.PrivacyError) as got_remote:
         call(jp.source("patients"))  # type: ignore[operator]
@@ -150,7 +150,7 @@ def test_refusals_read_exactly_as_in_process(
 
 
 def test_budget_exhaustion_stops_at_the_exact_total_and_says_so(
-    remote: RemoteWorkspace, local: Workspace
+    remote: CuratorService, local: Workspace
 ) -> None:
     p, q = jp.source("patients"), SensitiveFrame(local, "patients")
     for i in range(4):
@@ -165,13 +165,13 @@ def test_budget_exhaustion_stops_at_the_exact_total_and_says_so(
     assert p.budget.epsilon_spent == 10.0 and p.budget.epsilon_remaining == 0
 
 
-def test_registering_a_file_from_the_kernel_is_refused(remote: RemoteWorkspace) -> None:
+def test_registering_a_file_from_the_kernel_is_refused(remote: CuratorService) -> None:
     with pytest.raises(jp.PolicyError, match="the curator declares the sources"):
         jp.register("/etc/passwd", name="pw", budget=jp.Budget(epsilon=1.0))
 
 
 def test_audit_lineage_and_exports_come_from_the_curator(
-    remote: RemoteWorkspace, tmp_path: Path, site: Site
+    remote: CuratorService, tmp_path: Path, site: Site
 ) -> None:
     p = jp.source("patients")
     p.age.mean(epsilon=0.5)
@@ -181,7 +181,7 @@ def test_audit_lineage_and_exports_come_from_the_curator(
     assert isinstance(audit, pd.DataFrame)
     assert list(audit["outcome"]) == ["charged", "released", "refused"]
     assert all("curator client" in u for u in audit["user"])
-    assert remote.ledger.verify().ok
+    assert remote.verify().ok
     graph = jp.lineage().to_dict()
     assert any(n["kind"] == "release" for n in graph["nodes"])
     manifest = jp.export_releases(tmp_path / "releases.json").read_text()
@@ -190,7 +190,7 @@ def test_audit_lineage_and_exports_come_from_the_curator(
         jp.replay(tmp_path / "releases.json")
 
 
-def test_the_budget_meter_follows_releases_through_the_curator(remote: RemoteWorkspace) -> None:
+def test_the_budget_meter_follows_releases_through_the_curator(remote: CuratorService) -> None:
     meter = jp.budget()
     before = meter.value
     jp.source("patients").age.mean(epsilon=0.5)

@@ -171,8 +171,8 @@ def test_the_frontend_names_the_notebook_and_each_release_records_it(
         assert event["event"]["context"]["notebook"] == "study/analysis.ipynb"
         assert event["release"]["notebook"] == "study/analysis.ipynb"
         assert event["release"]["cell_id"] == "cell-9"
-        record = ws.ledger.releases()[-1]
-        assert record["meta"]["context"] == {
+        record = ws.releases()[-1]
+        assert record.context == {
             "execution_count": 4,
             "cell_id": "cell-9",
             "notebook": "study/analysis.ipynb",
@@ -223,7 +223,8 @@ def test_the_channel_follows_a_new_workspace(channel: Any, home: Path, tmp_path:
     old = channel.ws
     new = jp.use_workspace(tmp_path / "second")
     channel.switch(new)
-    assert channel.on_event not in old.listeners and channel.on_event in new.listeners
+    assert not old.events.subscribed(channel.on_event)
+    assert new.events.subscribed(channel.on_event)
     assert comm.sent[-1]["type"] == "snapshot" and comm.sent[-1]["budget"] == []
     jp.register(
         make_patients(300),

@@ -13,6 +13,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import jupyter_privacy as jp
+from jupyter_privacy.core.service import EventHub
 from tests.conftest import extension_loaded, make_patients
 
 POLICY = """
@@ -176,8 +177,8 @@ def test_the_cell_number_is_recorded_with_each_release(shell: InteractiveShell) 
     )
     record = jp.workspace().ledger.releases()[-1]
     assert (
-        record["meta"]["context"]["execution_count"] == shell.execution_count - 1
-        or record["meta"]["context"]["execution_count"] == shell.execution_count
+        record.context["execution_count"] == shell.execution_count - 1
+        or record.context["execution_count"] == shell.execution_count
     )
 
 
@@ -260,13 +261,14 @@ def test_releases_record_their_notebook_and_the_manifest_holds_only_this_noteboo
     other = KernelContext(shell)
     other.notebook = "study/second.ipynb"
     monkeypatch.setattr(jp.workspace(), "context", other)
-    monkeypatch.setattr(jp.workspace(), "listeners", [other.on_event])
+    monkeypatch.setattr(jp.workspace(), "events", EventHub())
+    jp.workspace().subscribe(other.on_event)
     _run(shell, "b = df.count(epsilon=0.1)")
-    records = {r["id"]: r["meta"]["context"] for r in jp.workspace().ledger.releases()}
+    records = {r.id: r.context for r in jp.workspace().releases()}
     assert records[shell.user_ns["a"].id]["notebook"] == "study/first.ipynb"
     assert records[shell.user_ns["b"].id]["notebook"] == "study/second.ipynb"
     manifest = json.loads(jp.export_releases(tmp_path / "second.json").read_text())
-    assert [r["payload"]["id"] for r in manifest["releases"]] == [shell.user_ns["b"].id]
+    assert [r["id"] for r in manifest["releases"]] == [shell.user_ns["b"].id]
     assert manifest["notebook"] == "study/second.ipynb"
     everything = json.loads(
         jp.export_releases(tmp_path / "all.json", every_notebook=True).read_text()
@@ -276,14 +278,14 @@ def test_releases_record_their_notebook_and_the_manifest_holds_only_this_noteboo
     other.notebook = "study/renamed.ipynb"
     _run(shell, "c = df.count(epsilon=0.15)")
     renamed = json.loads(jp.export_releases(tmp_path / "renamed.json").read_text())
-    ids = [r["payload"]["id"] for r in renamed["releases"]]
+    ids = [r["id"] for r in renamed["releases"]]
     assert ids == [shell.user_ns["b"].id, shell.user_ns["c"].id]
     assert other.notebook_names() == ["study/renamed.ipynb", "study/second.ipynb"]
     # The first notebook's question asked again here: replayed, so this notebook's result too.
     _run(shell, "a2 = df.age.mean(epsilon=0.2)")
     assert shell.user_ns["a2"].replayed
     replayed = json.loads(jp.export_releases(tmp_path / "replayed.json").read_text())
-    assert shell.user_ns["a"].id in [r["payload"]["id"] for r in replayed["releases"]]
+    assert shell.user_ns["a"].id in [r["id"] for r in replayed["releases"]]
 
 
 def test_use_workspace_keeps_recording_cells_and_notebooks(
@@ -298,8 +300,8 @@ def test_use_workspace_keeps_recording_cells_and_notebooks(
     )
     _run(shell, "r = q.x.mean(epsilon=0.2)")
     (record,) = jp.workspace().ledger.releases()
-    assert record["meta"]["context"]["execution_count"] is not None
-    assert set(record["meta"]["context"]) == {"execution_count", "cell_id", "notebook"}
+    assert record.context["execution_count"] is not None
+    assert set(record.context) == {"execution_count", "cell_id", "notebook"}
 
 
 def test_every_display_has_an_html_and_a_text_form(shell: InteractiveShell) -> None:

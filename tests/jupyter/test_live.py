@@ -163,11 +163,11 @@ def test_a_closed_or_forgotten_display_stops_following(home: Path) -> None:
     gc.collect()  # displays of earlier tests, not yet collected, would follow this workspace
     ws = jp.workspace()
     f = _register()
-    before = len(ws.listeners)
+    before = len(ws.events)
     meter = jp.budget()
-    assert len(ws.listeners) == before + 1
+    assert len(ws.events) == before + 1
     meter.close()
-    assert len(ws.listeners) == before
+    assert len(ws.events) == before
     shown = meter.value
     f.count(epsilon=0.1)
     assert meter.value == shown  # a closed meter keeps its last state
@@ -175,7 +175,7 @@ def test_a_closed_or_forgotten_display_stops_following(home: Path) -> None:
     ref = weakref.ref(other)
     del other
     gc.collect()
-    assert ref() is None and len(ws.listeners) == before
+    assert ref() is None and len(ws.events) == before
 
 
 def test_the_lineage_display_adds_each_release_and_exports(home: Path, tmp_path: Path) -> None:

@@ -169,10 +169,10 @@ def test_an_empty_workspace_shows_how_to_register(ws: Workspace, live: list[Live
 
 def test_closing_a_meter_unsubscribes_it_and_lets_it_be_collected(ws: Workspace) -> None:
     meter = BudgetMeter(ws)
-    assert len(ws.listeners) == 1
+    assert len(ws.events) == 1
     ref = weakref.ref(meter)
     meter.close()
-    assert ws.listeners == []
+    assert len(ws.events) == 0
     del meter
     gc.collect()
     assert ref() is None
@@ -189,12 +189,12 @@ def test_the_subscription_holds_its_widget_weakly(ws: Workspace) -> None:
     probe = Probe()
     subscribe(ws, probe)
     _register(ws)  # a source_registered event
-    assert Probe.calls == 1 and len(ws.listeners) == 1
+    assert Probe.calls == 1 and len(ws.events) == 1
     ref = weakref.ref(probe)
     del probe
     gc.collect()
     assert ref() is None, "the workspace listener kept the widget alive"
-    assert ws.listeners == []
+    assert len(ws.events) == 0
 
 
 def test_a_closed_widget_is_dropped_on_the_next_event(ws: Workspace) -> None:
@@ -207,7 +207,7 @@ def test_a_closed_widget_is_dropped_on_the_next_event(ws: Workspace) -> None:
     keep = Closed()
     subscribe(ws, keep)
     _register(ws)
-    assert ws.listeners == []
+    assert len(ws.events) == 0
 
 
 def test_the_widget_state_holds_no_raw_value(ws: Workspace, live: list[LiveHTML]) -> None:
@@ -303,7 +303,7 @@ def test_a_release_card_shows_value_interval_cost_mechanism_and_badges(ws: Works
     r = f[f.age < 30].age.mean(epsilon=0.2)
     card = render.release_html(r)
     low, high = r.ci
-    assert f"± {render._num((high - low) / 2)}" in card
+    assert f"± {render.number_text((high - low) / 2)}" in card
     assert r.interval_text() in card and "95% CI [" in card
     assert "cost ε = 0.200" in card and r.mechanism in card and ">noised<" in card
     assert ">replayed<" not in card

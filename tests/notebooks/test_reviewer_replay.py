@@ -28,7 +28,7 @@ print("REPLAYED=" + json.dumps([r.replayed for r in results.values()]))
 def _published_values() -> dict[str, object]:
     """The manifest's values in the notebook's order: count, mean age, median, grouped means."""
     manifest = json.loads(PUBLISHED.read_text())
-    by_query = {r["payload"]["meta"]["query"]: r["payload"]["cells"] for r in manifest["releases"]}
+    by_query = {r["query"]: r["cells"] for r in manifest["releases"]}
     grouped = by_query["patients.groupby('diagnosis').visits.mean()"]
     return {
         "patients": round(by_query["patients.count()"][0]["value"], 4),

@@ -8,7 +8,12 @@ tests/core/test_bad_input.py keeps the cases where bad data must *not* raise (Na
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +28,8 @@ import jupyter_privacy as jp
 from jupyter_privacy.core.plan import Query
 from jupyter_privacy.core.policy import load_policy
 from tests.conftest import STATES, make_patients, register_patients
+from tests.curator.conftest import REPO
+from tests.curator.harness import Users
 
 Invalid, Policy, Missing, Unsupported, Budget_ = (
     jp.InvalidArgumentError,
@@ -129,6 +136,68 @@ def test_missing_and_unreadable_paths(home: Path, tmp_path: Path) -> None:
         Case("a folder", _reg(tmp_path), Policy, "only CSV and Parquet files"),
     ):
         check(case)
+
+
+def register_each(paths: list[str], home: str) -> dict[str, str]:
+    """Register each path in a workspace at ``home``: "registered", or the refusal."""
+    jp.use_workspace(home)
+    found = {}
+    for path in paths:
+        try:
+            jp.register(path, budget=jp.Budget(epsilon=1.0))
+            found[path] = "registered"
+        except jp.PrivacyError as exc:  # anything else fails the test, with its traceback
+            found[path] = f"{type(exc).__name__}: {exc}"
+    return found
+
+
+PROBE = """
+import json, sys
+from tests.security.test_bad_input_table import register_each
+print(json.dumps(register_each(sys.argv[2:], sys.argv[1])))
+"""
+
+
+def test_files_this_user_cannot_read_are_refused_clearly(
+    home: Path, isolation: Users | str
+) -> None:
+    """A file of another user (0600), and a file in a folder of another user (0700). As root,
+    which reads everything, the registering process runs as the unprivileged ``jp-kernel``."""
+    base = Path(tempfile.mkdtemp(prefix="jpu-"))
+    try:
+        os.chmod(base, 0o711)
+        (base / "closed").mkdir(mode=0o700)
+        private, closed = base / "private.csv", base / "closed" / "data.csv"
+        for path in (private, closed):
+            path.write_text("x,g\n1,a\n")
+        paths = [str(private), str(closed)]
+        if os.geteuid() != 0:  # this user cannot read them either once they are closed
+            private.chmod(0o000)
+            (base / "closed").chmod(0o000)
+            found = register_each(paths, str(home / "ws"))
+        else:
+            assert isinstance(isolation, Users), isolation
+            private.chmod(0o600)
+            kernel, probe = base / "kernel", base / "probe.py"
+            kernel.mkdir()
+            os.chown(kernel, isolation.kernel.pw_uid, isolation.kernel.pw_gid)
+            probe.write_text(PROBE)
+            env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": str(kernel)}
+            out = subprocess.run(
+                isolation.admin.as_user(
+                    isolation.kernel.pw_name, str(probe), str(kernel / "ws"), *paths, env=env
+                ),
+                capture_output=True, text=True, cwd=kernel, env=env, timeout=300,
+            )  # fmt: skip
+            assert out.returncode == 0, out.stderr[-3000:]
+            found = json.loads(out.stdout.splitlines()[-1])
+    finally:
+        for folder in (base, base / "closed"):
+            folder.chmod(0o700)
+        shutil.rmtree(base, ignore_errors=True)
+    for path in paths:
+        assert found[path].startswith(f"PolicyError: Refused to register on '{path}': "), found
+        assert "the file cannot be read" in found[path], found
 
 
 # --- aggregates -------------------------------------------------------------------------------------

@@ -100,7 +100,18 @@ def normalise_source(data: Any) -> tuple[Any, str, str | None]:
                 [("suffix", path.suffix or "(none)")],
                 ["jp.register('data/patients.csv', ...)"],
             )
-        if not path.is_file():
+        try:  # a file this user may not read is refused here, not an OSError later
+            is_file = path.is_file()
+            if is_file:
+                path.open("rb").close()
+        except OSError as exc:
+            raise PolicyError(
+                "register",
+                str(data),
+                "the file cannot be read",
+                [("path", str(path)), ("error", exc.strerror or type(exc).__name__)],
+            ) from None
+        if not is_file:
             raise PolicyError(
                 "register", str(data), "the file does not exist", [("path", str(path))]
             )

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from contextlib import suppress
 from typing import Any, Protocol
 
 import ipywidgets
 import traitlets
 
-from jupyter_privacy.core.workspace import BudgetState, Workspace
+from jupyter_privacy.core.pricing import BudgetState
+from jupyter_privacy.core.service import Event, ReleaseService
 from jupyter_privacy.jupyter.render import budget_html
 
 
@@ -28,7 +28,7 @@ class Live(Protocol):
     def refresh(self) -> None: ...
 
 
-def subscribe(ws: Workspace, widget: Live) -> Callable[[], None]:
+def subscribe(ws: ReleaseService, widget: Live) -> Callable[[], None]:
     """Refresh ``widget`` on every workspace event; return the function that unsubscribes.
 
     The listener holds the widget only weakly: the workspace lives for the whole kernel and must
@@ -36,18 +36,14 @@ def subscribe(ws: Workspace, widget: Live) -> Callable[[], None]:
     """
     ref = weakref.ref(widget)
 
-    def listener(event: dict[str, Any]) -> None:
+    def listener(event: Event) -> None:
         target = ref()
         if target is None or target.closed:
             unsubscribe()
             return
         target.refresh()
 
-    def unsubscribe() -> None:
-        with suppress(ValueError):
-            ws.listeners.remove(listener)
-
-    ws.listeners.append(listener)
+    unsubscribe = ws.subscribe(listener)
     weakref.finalize(widget, unsubscribe)
     return unsubscribe
 
@@ -55,7 +51,7 @@ def subscribe(ws: Workspace, widget: Live) -> Callable[[], None]:
 class LiveHTML(ipywidgets.HTML):  # type: ignore[misc]  # ipywidgets ships no type hints
     """An HTML widget redrawn from the workspace on every charge, release and registration."""
 
-    def __init__(self, ws: Workspace, **kwargs: Any) -> None:
+    def __init__(self, ws: ReleaseService, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._ws = ws
         try:
@@ -98,7 +94,7 @@ class BudgetMeter(LiveHTML):
         traitlets.Dict(), help="BudgetState.to_dict() of each source, by name"
     ).tag(sync=True)
 
-    def __init__(self, ws: Workspace, **kwargs: Any) -> None:
+    def __init__(self, ws: ReleaseService, **kwargs: Any) -> None:
         self._last: list[BudgetState] = []
         super().__init__(ws, **kwargs)
 

@@ -70,6 +70,7 @@ def mean_from(
     high = max(s_hi / n_lo, s_hi / n_hi)
     grid = 1 / num.scale  # fixed-point rounding of each value is at most half a grid step
     low, high = max(low - grid, half_lo), min(high + grid, half_hi)
+    low = min(low, high)  # noise on little data can cross the ends; keep an interval
     return est, (num.center + low, num.center + high)
 
 
@@ -91,7 +92,10 @@ def var_from(
     m2_hi = max(v * v for v in means)
     m2_lo = 0.0 if min(means) <= 0 <= max(means) else min(v * v for v in means)
     slack = 2 * (num.hi - num.lo) / num.scale + 1 / num.scale2
-    return est, (max(0.0, e2_lo - m2_hi - slack), min(r2, e2_hi - m2_lo + slack))
+    # Noise can push either end outside [0, r2] (even past the other end, on little data):
+    # clipped there, the interval stays an interval and its square root is defined.
+    high = min(r2, max(0.0, e2_hi - m2_lo + slack))
+    return est, (min(max(0.0, e2_lo - m2_hi - slack), high), high)
 
 
 class Moments(Statistic):
