@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from jupyter_privacy.core.aggregates import AGGREGATES
 from jupyter_privacy.core.budget import fmt
 from jupyter_privacy.core.plan import Query, Step
 from jupyter_privacy.core.record import ReleaseRecord, finite
@@ -125,6 +126,12 @@ def release_call(record: ReleaseRecord) -> str:
         return call_text(record.query, options)
 
 
+def _keyed_by_column(query: Query) -> bool:
+    """Whether the cells are keyed by the column's values or bins (``value_counts``, ``hist``)."""
+    aggregate = AGGREGATES.get(query.statistic)
+    return aggregate is not None and aggregate.keyed_by_column
+
+
 def _grouping(query: Query, record: ReleaseRecord) -> list[str]:
     """What the cells of a table are keyed by: the groupby keys, the counted column of
     ``value_counts`` and ``hist``, or the columns of a frame's ``describe``."""
@@ -132,7 +139,7 @@ def _grouping(query: Query, record: ReleaseRecord) -> list[str]:
         return list(query.by)
     if not any(c.key for c in record.cells):
         return []
-    if query.statistic in ("value_counts", "hist") and query.column is not None:
+    if _keyed_by_column(query) and query.column is not None:
         return [query.column + (" bin" if query.statistic == "hist" else "")]
     return ["column"]
 
@@ -141,7 +148,7 @@ def _release_label(record: ReleaseRecord, query: Query) -> tuple[str, list[str]]
     """A one-line summary of what was released (naming its column), and the statistics in it."""
     statistics = list(dict.fromkeys(c.statistic for c in record.cells))
     result = record.to_release(replayed=False)
-    column = query.column if query.statistic not in ("value_counts", "hist") else None
+    column = None if _keyed_by_column(query) else query.column
     of = f" of {column}" if column is not None else ""
     if isinstance(result, Release):
         head = repr(result).splitlines()[0].strip()

@@ -11,26 +11,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jupyter_privacy.core.aggregates import AGGREGATES
+from jupyter_privacy.core.aggregates import STATISTICS as STATISTICS  # the registry's, re-exported
 from jupyter_privacy.core.errors import InvalidArgumentError
 from jupyter_privacy.core.expr import Expr
 
 StepKind = Literal["filter", "assign", "select"]
-
-STATISTICS = (
-    "count",
-    "size",
-    "sum",
-    "mean",
-    "median",
-    "quantile",
-    "var",
-    "std",
-    "min",
-    "max",
-    "value_counts",
-    "hist",
-    "describe",
-)
 
 
 @dataclass(frozen=True)
@@ -165,4 +151,6 @@ class Query:
             spec = {k: _thaw(v) for k, v in params.pop("spec", ())}
             return f"{text}.agg({', '.join([repr(spec), *extra])})"
         args = [f"{k}={_thaw(v)!r}" for k, v in sorted(params.items())]
-        return f"{text}.{self.statistic}({', '.join(args + extra)})"
+        registered = AGGREGATES.get(self.statistic) if isinstance(self.statistic, str) else None
+        method = (registered.shown_as if registered else None) or self.statistic
+        return f"{text}.{method}({', '.join(args + extra)})"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jupyter_privacy.core import engine
+from jupyter_privacy.core.aggregates import WITH_ACCURACY
 from jupyter_privacy.core.budget import Budget, Cost, check_parameter, exact, fmt
 from jupyter_privacy.core.errors import (
     BudgetExceededError,
@@ -21,6 +22,7 @@ from jupyter_privacy.core.errors import (
 )
 from jupyter_privacy.core.ledger import Ledger, Refusal
 from jupyter_privacy.core.limits import ALPHA_MAX, ALPHA_MIN, DELTA_MIN, EPSILON_MAX, EPSILON_MIN
+from jupyter_privacy.core.loss import PrivacyLoss
 from jupyter_privacy.core.plan import Query
 from jupyter_privacy.core.source import SourceSpec
 
@@ -214,7 +216,8 @@ def epsilon_for_accuracy(
     mode = spec.budget.mode
 
     def halfwidth(target: float) -> float | None:
-        return engine.prepare(spec, query, target, mode, alpha, delta_q).expected_halfwidth
+        loss = PrivacyLoss.of(mode, target)
+        return engine.prepare(spec, query, loss, alpha, delta_q).expected_halfwidth
 
     if halfwidth(1.0) is None:
         raise UnsupportedOperationError(
@@ -222,7 +225,7 @@ def epsilon_for_accuracy(
             spec.name,
             "accuracy= needs an interval known in advance, and this statistic's "
             "interval depends on the data",
-            [("supported", "accuracy= on count, size, sum, value_counts, hist")],
+            [("supported", "accuracy= on " + ", ".join(WITH_ACCURACY))],
             [query.call(epsilon=0.1), query.call(dry_run=True)],
         )
     lo, hi = 1e-9, 1.0

@@ -13,127 +13,28 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
+from jupyter_privacy.core.aggregates import AGGREGATES, Aggregate
 from jupyter_privacy.core.errors import (
     InvalidArgumentError,
     MissingBoundsError,
     UnsupportedOperationError,
 )
 from jupyter_privacy.core.expr import Scalar
-from jupyter_privacy.core.limits import MAX_CELLS, MAX_QUANTILES
-from jupyter_privacy.core.plan import STATISTICS, Query
-from jupyter_privacy.core.schema import ColumnInfo, apply_steps, is_number, unique_keys
+from jupyter_privacy.core.limits import MAX_CELLS
+from jupyter_privacy.core.plan import Query
+from jupyter_privacy.core.schema import ColumnInfo, apply_steps, unique_keys
 from jupyter_privacy.core.source import SourceSpec
 
-Need = Literal["required", "optional", "none"]
 GROUP_KINDS = frozenset(["int", "float", "str", "bool"])
 #: Cells of one column's ``describe``: count, mean, std, min, 25%, 50%, 75%, max.
 DESCRIBE_CELLS = 8
-#: What ``agg`` may ask for, per column.
-AGG_STATISTICS = ("count", "size", "sum", "mean", "median", "var", "std", "min", "max")
-
-
-def _levels(value: Any, op: str, source: str) -> float | tuple[float, ...]:
-    levels = value if isinstance(value, tuple) else (value,)
-    fix = [f"{source}.COLUMN.quantile(0.9)"]
-    if not 1 <= len(levels) <= MAX_QUANTILES:
-        raise InvalidArgumentError(
-            op,
-            source,
-            f"quantile takes 1 to {MAX_QUANTILES} levels",
-            [("given", str(len(levels)))],
-            fix,
-        )
-    if not all(is_number(q) and 0 <= q <= 1 for q in levels):
-        raise InvalidArgumentError(
-            op,
-            source,
-            "quantile levels must be numbers in [0, 1]",
-            [("given", repr(value)[:80])],
-            fix,
-        )
-    out = tuple(float(q) for q in levels)
-    if len({quantile_label(q) for q in out}) != len(out):
-        raise InvalidArgumentError(
-            op, source, "quantile levels must be distinct", [("given", repr(value)[:80])], fix
-        )
-    return out if isinstance(value, tuple) else out[0]
-
-
-def _bins(value: Any, op: str, source: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CELLS:
-        raise InvalidArgumentError(
-            op,
-            source,
-            f"bins must be an integer between 1 and {MAX_CELLS}",
-            [("given", repr(value)[:80])],
-            [f"{source}.COLUMN.hist(bins=10)"],
-        )
-    return value
-
-
-def _spec(value: Any, op: str, source: str) -> tuple[tuple[str, Any], ...]:
-    """``agg``'s column → statistic(s) pairs; each statistic is checked like its own query."""
-    fix = [f"{source}.groupby('KEY').agg({{'income': 'mean'}})"]
-    if not isinstance(value, tuple) or not value:
-        raise InvalidArgumentError(op, source, "agg needs a dict of column → statistic", [], fix)
-    pairs = []
-    for item in value:
-        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
-            raise InvalidArgumentError(
-                op, source, "agg needs a dict of column → statistic", [], fix
-            )
-        col, stats = item
-        for stat in stats if isinstance(stats, tuple) else (stats,):
-            if stat not in AGG_STATISTICS:
-                raise UnsupportedOperationError(
-                    f"agg statistic {str(stat)[:40]!r}",
-                    source,
-                    "agg takes named statistics only",
-                    [("supported", ", ".join(AGG_STATISTICS))],
-                )
-            pairs.append((col, stat))
-    if len(set(pairs)) != len(pairs):
-        raise InvalidArgumentError(op, source, "agg names a statistic twice", [], fix)
-    return tuple(value)
-
-
-ParamCheck = Callable[[Any, str, str], Any]
-
-
-@dataclass(frozen=True)
-class StatisticRule:
-    """What a statistic needs: a column (of which kinds, bounded or not), keys, parameters."""
-
-    column: Need
-    numeric: bool = False  # the column must be a bounded number
-    grouped: bool = True  # may follow groupby
-    ungrouped: bool = True
-    params: Mapping[str, ParamCheck] = field(default_factory=dict)
-
-
-RULES: dict[str, StatisticRule] = {
-    "count": StatisticRule("optional"),
-    "size": StatisticRule("none"),
-    "sum": StatisticRule("optional", numeric=True),
-    "mean": StatisticRule("optional", numeric=True),
-    "median": StatisticRule("required", numeric=True),
-    "quantile": StatisticRule("required", numeric=True, params={"q": _levels}),
-    "var": StatisticRule("required", numeric=True),
-    "std": StatisticRule("required", numeric=True),
-    "min": StatisticRule("required", numeric=True),
-    "max": StatisticRule("required", numeric=True),
-    "value_counts": StatisticRule("required", grouped=False),
-    "hist": StatisticRule("required", numeric=True, grouped=False, params={"bins": _bins}),
-    "describe": StatisticRule("optional", numeric=True, grouped=False),
-    "agg": StatisticRule("none", ungrouped=False, params={"spec": _spec}),
-}
-assert set(RULES) == {*STATISTICS, "agg"}
+#: Each statistic's rule: the registry's entries (what a statistic needs and takes).
+RULES: Mapping[str, Aggregate] = AGGREGATES
 
 
 @dataclass(frozen=True)
@@ -142,10 +43,6 @@ class Checked:
 
     schema: dict[str, ColumnInfo]
     cells: int | None  # None: keys are discovered under thresholds (bounded by the data)
-
-
-def quantile_label(q: float) -> str:
-    return f"{q * 100:.12g}%"
 
 
 def hist_edges(bounds: tuple[float, float], bins: int) -> tuple[float, ...]:
@@ -203,6 +100,25 @@ def require_bounds(
             ],
         )
     return info.bounds
+
+
+def require_condition(spec: SourceSpec, query: Query, column: str, info: ColumnInfo) -> None:
+    """A share is of rows meeting a condition: the column must be a bool."""
+    if info.kind == "bool":
+        return
+    src = f"{spec.name}.{column}" if column.isidentifier() else f"{spec.name}[{column!r}]"
+    fixes = (
+        [f"({src} > LIMIT).mean()", f"{src}.mean()"]
+        if info.numeric
+        else [f"({src} == 'VALUE').mean()", f"{src}.value_counts()"]
+    )
+    raise UnsupportedOperationError(
+        f"compute {query.statistic} of '{column}'",
+        spec.name,
+        f"'{column}' is not a condition ({info.kind})",
+        [("supported", "the share of rows where a bool column or a comparison is True")],
+        fixes,
+    )
 
 
 def bounded_columns(spec: SourceSpec, schema: Mapping[str, ColumnInfo], op: str) -> list[str]:
@@ -331,13 +247,16 @@ def validate(spec: SourceSpec, query: Query) -> Checked:
         raise UnsupportedOperationError(op, spec.name, f"{query.statistic} needs a groupby")
     if len(set(by)) != len(by):
         raise InvalidArgumentError(op, spec.name, "a group key is named twice")
-    if by and column is None and query.statistic in ("sum", "mean"):
+    if by and column is None and rule.without_column == "columns":
         raise UnsupportedOperationError(
             op,
             spec.name,
             "this statistic needs a column",
             fixes=[f"{spec.name}.groupby(...).COLUMN.{query.statistic}()"],
         )
+
+    if rule.condition and column is not None:
+        require_condition(spec, query, column, schema[column])
 
     per_key = 1
     if query.statistic == "agg":
@@ -362,7 +281,7 @@ def validate(spec: SourceSpec, query: Query) -> Checked:
                     f"there is no column '{col}'",
                     [("columns", ", ".join(sorted(schema)))],
                 )
-            if stat not in ("count", "size"):
+            if AGGREGATES[stat].numeric:
                 require_bounds(spec, query, col, schema[col], stat)
         per_key = len(pairs)
     elif query.statistic == "describe":

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_privacy.core import engine
+from jupyter_privacy.core.aggregates import AGGREGATES
 from jupyter_privacy.core.budget import Cost, exact, fits, fmt
 from jupyter_privacy.core.errors import (
     InvalidArgumentError,
@@ -28,6 +29,7 @@ from jupyter_privacy.core.errors import (
 )
 from jupyter_privacy.core.fingerprints import Fingerprints
 from jupyter_privacy.core.ledger import Ledger, Refusal, VerifyResult, now
+from jupyter_privacy.core.loss import PrivacyLoss
 from jupyter_privacy.core.plan import Query
 from jupyter_privacy.core.pricing import (
     BudgetState,
@@ -251,7 +253,7 @@ class Workspace:
             )
             if prepared.delta == 0:
                 cost = Cost(cost.epsilon, cost.rho)
-            verified = exact(prepared.loss)
+            verified = exact(prepared.loss.value)
             bound = cost.epsilon if spec.budget.mode == "pure" else cost.rho
             if verified > bound or exact(prepared.delta) > cost.delta:
                 raise ReleaseFailedError(
@@ -302,7 +304,8 @@ class Workspace:
         """Calibrate. A failure here is about public parameters, never values: the data pass
         that ``prefetch`` may start in the background reports only through ``Prepared.run``."""
         try:
-            return engine.prepare(spec, query, target, spec.budget.mode, alpha, delta, prefetch)
+            loss = PrivacyLoss.of(spec.budget.mode, target)
+            return engine.prepare(spec, query, loss, alpha, delta, prefetch)
         except PrivacyError:
             raise
         except Exception as exc:
@@ -376,7 +379,7 @@ class Workspace:
 
 
 def _counted(query: Query) -> tuple[str, ...]:
-    counts = query.statistic in ("value_counts", "hist") and query.column is not None
+    counts = AGGREGATES[query.statistic].keyed_by_column and query.column is not None
     return (str(query.column),) if counts else ()
 
 

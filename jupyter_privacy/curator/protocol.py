@@ -15,9 +15,9 @@ from typing import Any
 
 import jsonschema
 
+from jupyter_privacy.core.aggregates import AGGREGATES
 from jupyter_privacy.core.errors import PrivacyError
 from jupyter_privacy.core.expr import OPS
-from jupyter_privacy.core.plan import STATISTICS
 
 PROTOCOL = "jupyter-privacy-curator"
 VERSION = 1
@@ -106,7 +106,7 @@ _PLAN: dict[str, Any] = {
         "version": {"const": 1},
         "source": {"type": "string", "pattern": NAME},
         "steps": {"type": "array", "maxItems": 100, "items": _STEP},
-        "statistic": {"enum": [*STATISTICS, "agg"]},
+        "statistic": {"enum": list(AGGREGATES)},
         "column": {
             "anyOf": [{"type": "string", "minLength": 1, "maxLength": 256}, {"type": "null"}]
         },

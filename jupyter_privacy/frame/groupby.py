@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
 
+from jupyter_privacy.core.aggregates import AGG_STATISTICS
 from jupyter_privacy.core.errors import InvalidArgumentError
 from jupyter_privacy.core.release import Estimate, ReleaseTable
 from jupyter_privacy.frame.options import ReleaseOptions, release_method
@@ -14,9 +15,10 @@ from jupyter_privacy.frame.runner import Result, run_query
 if TYPE_CHECKING:
     from jupyter_privacy.frame.frame import SensitiveFrame
 
-AGG_STATISTICS = ("count", "size", "sum", "mean", "median", "var", "std", "min", "max")
 #: What a grouped column can release (``df.groupby('state').income.mean()``).
-ColumnStatistic = Literal["count", "sum", "mean", "median", "var", "std", "min", "max", "quantile"]
+ColumnStatistic = Literal[
+    "count", "sum", "mean", "median", "var", "std", "min", "max", "quantile", "proportion"
+]
 
 
 class SensitiveGroupBy:
@@ -196,11 +198,14 @@ class GroupedSeries:
 
     @release_method
     def mean(self, **o: Unpack[ReleaseOptions]) -> ReleaseTable | Estimate:
-        """Per-group mean of the clipped values: a noisy sum over a noisy count per group.
+        """Per-group mean of the clipped values: a noisy sum over a noisy count per group (of a
+        condition column: the share of its rows that meet it).
 
         Example:
             >>> patients.groupby("state").income.mean(epsilon=0.5)
         """
+        if self._group._frame._schema()[self._column].kind == "bool":
+            return self._run("proportion", {}, o)
         return self._run("mean", {}, o)
 
     @release_method

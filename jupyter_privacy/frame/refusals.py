@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from jupyter_privacy.core.aggregates import methods_of
 from jupyter_privacy.core.errors import (
     InvalidArgumentError,
     RowAccessError,
@@ -81,13 +82,17 @@ ROW_ACCESS = {
 FRAME_SUPPORTED = (
     "select: df['a'], df.a, df[['a', 'b']]; filter: df[df.a >= 1], df.query('a >= 1'); "
     "derive: assign, clip, fillna, astype, jp.cut; group: groupby; "
-    "aggregate: count, describe, mean, sum"
+    "aggregate: " + ", ".join(sorted(methods_of("DataFrame")))
 )
 SERIES_SUPPORTED = (
-    "count, sum, mean, median, quantile, var, std, min, max, value_counts, hist, describe; "
-    "comparisons, isin, between, isna, notna, clip, fillna, astype, arithmetic"
+    ", ".join(methods_of("Series"))
+    + "; comparisons, isin, between, isna, notna, clip, fillna, astype, arithmetic"
 )
-GROUPBY_SUPPORTED = "size, count, [col].sum/mean/median/quantile/var/std/min/max, agg({...})"
+GROUPBY_SUPPORTED = (
+    ", ".join(m for m in methods_of("GroupBy") if m != "aggregate")
+    + ", [col]."
+    + "/".join(m for m in methods_of("GroupedSeries") if m not in methods_of("GroupBy"))
+)
 
 
 #: A series has no columns to assign or group: its fixes derive or count it instead.

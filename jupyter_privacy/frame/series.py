@@ -266,7 +266,9 @@ class SensitiveSeries:
     @overload
     def _agg(
         self,
-        statistic: Literal["count", "sum", "mean", "median", "var", "std", "min", "max"],
+        statistic: Literal[
+            "count", "sum", "mean", "median", "var", "std", "min", "max", "proportion"
+        ],
         params: dict[str, Any],
         opts: ReleaseOptions,
     ) -> Release | Estimate: ...
@@ -324,12 +326,14 @@ class SensitiveSeries:
         rows that meet it).
 
         Released as a noisy sum over a noisy count, one ε split between them; the interval
-        covers both noises.
+        covers both noises (a condition's share: two noisy counts, True and False).
 
         Example:
             >>> patients.age.mean(epsilon=0.1)
         """
-        return self._numbers()._agg("mean", {}, opts)
+        if self.dtype == "bool":
+            return self._agg("proportion", {}, opts)
+        return self._agg("mean", {}, opts)
 
     @release_method
     def plot(

@@ -25,17 +25,17 @@ import re
 from types import FrameType, TracebackType
 from typing import Any
 
+from jupyter_privacy.core.aggregates import Aggregate, fallbacks, releasing
 from jupyter_privacy.core.errors import PrivacyError
+from jupyter_privacy.core.schema import ColumnInfo
 from jupyter_privacy.frame import SensitiveFrame, SensitiveGroupBy, SensitiveSeries
 from jupyter_privacy.frame.groupby import GroupedSeries
 
 RED, BOLD, DIM, RESET = "\x1b[31;1m", "\x1b[1m", "\x1b[2m", "\x1b[0m"
 
-#: Aggregates whose feasibility is decided by the rules in ``_feasible``.
-NEEDS_BOUNDS = ("sum", "mean", "median", "quantile", "var", "std", "min", "max", "hist", "describe")
 #: What to suggest instead, in order, when a suggestion cannot run.
-SERIES_FALLBACKS = ("describe", "value_counts", "count")
-FRAME_FALLBACKS = ("describe", "count")
+SERIES_FALLBACKS = fallbacks("Series")
+FRAME_FALLBACKS = fallbacks("DataFrame")
 #: ALL-CAPS words in a suggestion are placeholders (``LOW``, ``KEY``, ``COLUMN``): a template.
 _PLACEHOLDER = re.compile(r"\b[A-Z][A-Z_]{2,}\b|\.\.\.")
 
@@ -146,27 +146,37 @@ def _rename(fix: str, source: str, name: str) -> str:
     return re.sub(pattern, lambda _: name, fix)
 
 
+def _column_fits(aggregate: Aggregate, info: ColumnInfo) -> bool:
+    """Whether a column meets what ``aggregate`` needs of it (public facts only)."""
+    if aggregate.numeric:
+        return info.numeric and info.bounds is not None
+    if aggregate.condition:
+        return info.kind == "bool"
+    return True
+
+
 def _feasible(target: Any, method: str) -> bool | None:
     """Whether ``target.method()`` can be released, from public facts; None if unknown."""
     if isinstance(target, SensitiveSeries):
         info = target.info
         spec = target._frame._ws.source(target._frame.name)
         with_delta = spec.budget.mode == "zcdp" and spec.budget.delta > 0
-        if method == "count":
-            return True
         if method == "value_counts":
             return info.keys is not None or with_delta
-        if method in NEEDS_BOUNDS:
-            return info.numeric and info.bounds is not None
-        return None
+        aggregates = releasing(f"Series.{method}")
+        if not aggregates:
+            return None
+        return any(_column_fits(a, info) for a in aggregates)
     if isinstance(target, SensitiveFrame):
-        if method == "count":
-            return True
-        if method in ("describe", "mean", "sum"):
+        aggregates = releasing(f"DataFrame.{method}")
+        if not aggregates or method == "value_counts":
+            return None
+        if all(a.without_column == "columns" and a.numeric for a in aggregates):
             return any(i.numeric and i.bounds is not None for i in target.schema.values())
-        return None
+        return True
     if isinstance(target, SensitiveGroupBy):
-        if method not in ("size", "count"):
+        aggregates = releasing(f"GroupBy.{method}")
+        if not aggregates or any(a.composite for a in aggregates):
             return None
         spec = target._frame._ws.source(target._frame.name)
         schema = target._frame.schema

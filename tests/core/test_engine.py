@@ -12,7 +12,8 @@ from hypothesis.extra.numpy import arrays
 
 from jupyter_privacy.core.engine import mechanisms as mech
 from jupyter_privacy.core.engine.accounting import epsilon_of_rho, rho_of_epsilon
-from jupyter_privacy.core.engine.statistics import _Numeric, fixed_point_bits
+from jupyter_privacy.core.engine.aggregates.fixed_point import Numeric as _Numeric
+from jupyter_privacy.core.engine.aggregates.fixed_point import fixed_point_bits
 
 dp.enable_features("contrib")
 
@@ -165,3 +166,24 @@ def test_selections_run_together_come_back_in_the_order_given(measure: mech.Meas
     assert [abs(v - np.quantile(data, q)) <= 1.0 for v, q in zip(got, levels, strict=True)] == [
         True
     ] * len(levels)
+
+
+@given(
+    st.integers(-50, 500),
+    st.integers(-50, 500),
+    st.floats(0, 60),
+    st.integers(0, 400),
+    st.integers(0, 400),
+)
+def test_a_shares_interval_holds_every_share_its_counts_intervals_allow(
+    t: int, f: int, a: float, true_t: int, true_f: int
+) -> None:
+    """The share grows with True and shrinks with False, so the interval's ends are the shares
+    at the ends of the counts' intervals: whenever both true counts lie within ``a`` of the
+    noisy ones, the true share lies in the interval, and all of it lies in [0, 1]."""
+    from jupyter_privacy.core.engine.aggregates.proportion import share_from
+
+    est, (low, high) = share_from(t, f, a)
+    assert 0 <= low <= est <= high <= 1
+    if abs(true_t - t) <= a and abs(true_f - f) <= a and true_t + true_f > 0:
+        assert low <= true_t / (true_t + true_f) <= high

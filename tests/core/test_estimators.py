@@ -12,7 +12,9 @@ from types import SimpleNamespace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jupyter_privacy.core.engine.statistics import _mean_from, _Numeric, _var_from
+from jupyter_privacy.core.engine.aggregates.fixed_point import Numeric as _Numeric
+from jupyter_privacy.core.engine.aggregates.moments import mean_from as _mean_from
+from jupyter_privacy.core.engine.aggregates.moments import var_from as _var_from
 
 NOISY = st.integers(-(2**40), 2**40)
 WIDTH = st.floats(0, 2**40, allow_nan=False)

@@ -23,8 +23,9 @@ from hypothesis.extra.numpy import arrays
 
 import jupyter_privacy as jp
 from jupyter_privacy.core.engine import mechanisms as mech
+from jupyter_privacy.core.engine.aggregates.fixed_point import Numeric as _Numeric
+from jupyter_privacy.core.engine.aggregates.fixed_point import fixed_point_bits
 from jupyter_privacy.core.engine.data import as_kind, compile_expr
-from jupyter_privacy.core.engine.statistics import _Numeric, fixed_point_bits
 from jupyter_privacy.core.errors import InvalidArgumentError, UnsupportedOperationError
 from jupyter_privacy.core.expr import Expr
 from jupyter_privacy.core.limits import BOUND_MAX, MAX_CELLS
@@ -350,7 +351,7 @@ def test_fixed_point_sums_equal_opendps_integer_sum_at_any_bounds(
 def test_grouped_counts_equal_opendps_count_by_categories(
     values: list[str | None], categories: list[str]
 ) -> None:
-    from jupyter_privacy.core.engine.statistics import _aligned
+    from jupyter_privacy.core.engine.aggregates.base import aligned as _aligned
 
     frame = pl.DataFrame({"k": values}, schema={"k": pl.String})
     grouped = frame.filter(pl.col("k").is_not_null()).group_by("k").agg(pl.len().alias("__n__"))

@@ -40,6 +40,13 @@ def plan_message(request_id: str, **plan: Any) -> dict[str, Any]:
 
 REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
     (
+        "a share of a column that is not a condition",
+        {"statistic": "proportion", "column": "age"},
+        {},
+        "unsupported_operation",
+        "'age' is not a condition (float)",
+    ),
+    (
         "a parameter no statistic takes",
         {"statistic": "count", "column": None, "params": {"raw": True}},
         {},

@@ -108,6 +108,18 @@ def test_zcdp_sources_report_epsilon_and_delta(remote: CuratorService) -> None:
     assert state.mode == "zcdp" and 0 < state.epsilon_spent < 1.0 and state.delta_spent > 0
 
 
+def test_a_share_travels_as_a_proportion(remote: CuratorService) -> None:
+    p = jp.source("patients")
+    share = (p.age > 65).mean(epsilon=1.0)
+    assert isinstance(share, jp.Release) and share.statistic == "proportion"
+    assert share.query == "(patients.age > 65).mean()"
+    assert 0 <= share.ci[0] <= float(share) <= share.ci[1] <= 1
+    table = p.assign(old=p.age > 65).groupby("state").old.mean(epsilon=1.0)
+    assert table.statistics == ["proportion"] and len(table.cells) == 4
+    assert all(0 <= c.ci_low <= c.value <= c.ci_high <= 1 for c in table.cells)
+    assert p.budget.epsilon_spent == pytest.approx(2.0)
+
+
 REFUSALS = [
     ("city mean needs bounds", lambda p: p.city.mean()),
     ("negative epsilon", lambda p: p.age.mean(epsilon=-1)),
@@ -117,6 +129,7 @@ REFUSALS = [
     ("epsilon and accuracy", lambda p: p.count(epsilon=0.1, accuracy=3)),
     ("pure budget spends no delta", lambda p: p.count(delta=1e-7)),
     ("median accuracy", lambda p: p.age.median(accuracy=1)),
+    ("share accuracy", lambda p: (p.age > 65).mean(accuracy=0.1)),
     ("head", lambda p: p.head()),
     ("values", lambda p: p.income.values),
     ("apply", lambda p: p.income.apply(float)),

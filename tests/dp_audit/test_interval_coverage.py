@@ -19,6 +19,7 @@ from scipy.stats import binom
 
 from jupyter_privacy.core import engine
 from jupyter_privacy.core.budget import Budget
+from jupyter_privacy.core.loss import PrivacyLoss
 from jupyter_privacy.core.plan import Query
 from jupyter_privacy.core.workspace import Workspace
 
@@ -69,8 +70,8 @@ def prepare(
         target = EPSILON
     else:
         target = engine.rho_of_epsilon(EPSILON, budget.conversion_delta)
-    prepared = engine.prepare(spec, query, target, budget.mode, alpha)
-    assert 0 < prepared.loss <= target
+    prepared = engine.prepare(spec, query, PrivacyLoss.of(budget.mode, target), alpha)
+    assert 0 < prepared.loss.value <= target
     return prepared
 
 
@@ -154,6 +155,39 @@ def test_grouped_count_intervals_cover_every_declared_keys_count_at_least_95_per
     covered = hits(prepared, truth)
     for key, count in covered.items():
         assert_covers(count, N, f"count of {key}", FALSE_POSITIVE / len(KEYS))
+
+
+def condition_frame(seed: int) -> pd.DataFrame:
+    """A condition with nulls, true for about 30% of group "a", never in "b", always in "c" (the
+    smallest group): the interval must cover shares at 0 and 1, where it is clipped."""
+    rng = np.random.default_rng(seed)
+    g = rng.choice(["a", "a", "a", "a", "b", "b", "c"], ROWS)
+    flag = pd.array(np.where(g == "a", rng.random(ROWS) < 0.3, g == "c"), dtype="boolean")
+    flag[::25] = pd.NA
+    return pd.DataFrame({"flag": flag, "g": g})
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_proportion_intervals_cover_the_true_share_and_stay_within_0_and_1(
+    ws: Workspace, budget: Budget
+) -> None:
+    """The whole share and each group's: four checks at FALSE_POSITIVE / 4 each."""
+    frame = condition_frame(seed=7)
+    known = frame.dropna(subset=["flag"])
+    truth = {(): float(known.flag.mean())}
+    truth |= {(k,): float(known[known.g == k].flag.mean()) for k in KEYS}
+    whole = prepare(ws, frame, budget, Query("d", (), "proportion", "flag"))
+    grouped = prepare(ws, frame, budget, Query("d", (), "proportion", "flag", ("g",)))
+    covered = dict.fromkeys(truth, 0)
+    for _ in range(N):
+        cells = whole.run() + grouped.run()
+        assert sorted(c.key for c in cells) == sorted(truth)
+        for cell in cells:
+            assert cell.ci_low is not None and cell.ci_high is not None
+            assert 0 <= cell.ci_low <= cell.value <= cell.ci_high <= 1, cell
+            covered[cell.key] += cell.ci_low <= truth[cell.key] <= cell.ci_high
+    for key, count in covered.items():
+        assert_covers(count, N, f"proportion {key} ({budget.mode})", FALSE_POSITIVE / len(truth))
 
 
 def test_the_coverage_check_rejects_intervals_built_for_a_lower_confidence(

@@ -58,17 +58,17 @@ def test_describe_reads_data_only_on_the_way_to_a_release(
     home: Path, patients_df: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """describe starts its data pass while calibrating; a dry run or a refusal must not read."""
-    from jupyter_privacy.core.engine import statistics
+    from jupyter_privacy.core.engine.aggregates import describe
 
     p = register_patients(patients_df, budget=jp.Budget(epsilon=1.0))
     reads: list[str] = []
-    real = statistics.prepared_frame
+    real = describe.prepared_frame
 
     def counting(*args: object) -> pl.LazyFrame:
         reads.append("read")
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(statistics, "prepared_frame", counting)
+    monkeypatch.setattr(describe, "prepared_frame", counting)
     assert p.describe(epsilon=0.5, dry_run=True).epsilon == 0.5
     with pytest.raises(jp.BudgetExceededError):
         p.describe(epsilon=2.0)
@@ -302,7 +302,7 @@ def test_plain_text_reprs_show_value_interval_cost_and_mechanism(
 def test_pandas_habits_get_private_answers(patients: jp.SensitiveFrame) -> None:
     share = (patients.age > 65).mean(epsilon=5.0)
     assert 0 <= float(share) <= 1 and share.ci[0] <= float(share) <= share.ci[1]
-    assert "astype('int')" in share.query and ".mean()" in share.query
+    assert share.query == "(patients.age > 65).mean()" and share.statistic == "proportion"
     assert abs(float((patients.age > 65).sum(epsilon=5.0)) - 400 * float(share)) < 60
     missing = patients.isna().sum(epsilon=5.0).to_pandas()
     assert set(missing.index) == {
@@ -335,3 +335,45 @@ def test_a_typo_names_the_missing_column_and_the_closest_one(patients: jp.Sensit
     assert "there is no column 'agee'" in text and "Try: patients.age" in text
     with pytest.raises(jp.UnsupportedOperationError, match=r"DataFrame\.pivot_table"):
         patients.pivot_table()
+
+
+# --- a condition's mean is a proportion -------------------------------------------------------------
+
+
+def test_a_conditions_mean_is_a_share_in_0_1_ungrouped_and_grouped(
+    patients: jp.SensitiveFrame, patients_df: pd.DataFrame
+) -> None:
+    share = (patients.age > 65).mean(epsilon=2.0)
+    truth = float((patients_df.age > 65).mean())
+    assert isinstance(share, jp.Release) and share.mechanism == "discrete Laplace"
+    assert 0 <= share.ci[0] <= float(share) <= share.ci[1] <= 1
+    _close(share, truth, 0.1)
+    old = patients.assign(old=patients.age > 65)
+    table = old.groupby("state").old.mean(epsilon=2.0)
+    assert isinstance(table, jp.ReleaseTable) and table.statistics == ["proportion"]
+    assert table.query == "patients.assign(old=(patients.age > 65)).groupby('state').old.mean()"
+    frame = table.to_pandas()
+    assert list(frame.index) == STATES
+    assert ((frame.ci_low >= 0) & (frame.ci_low <= frame.value) & (frame.ci_high <= 1)).all()
+    # a number's mean is still a mean; a condition's sum still a count
+    assert patients.age.mean(epsilon=1.0).statistic == "mean"
+    assert old.groupby("state").age.mean(epsilon=1.0).statistics == ["mean"]
+
+
+def test_a_share_of_a_column_that_is_not_a_condition_is_refused_with_the_fix(
+    patients: jp.SensitiveFrame,
+) -> None:
+    from jupyter_privacy.core.plan import Query
+
+    with pytest.raises(jp.UnsupportedOperationError) as err:
+        jp.workspace().run(Query("patients", (), "proportion", "age"), epsilon=0.5)
+    assert str(err.value) == (
+        "Refused to compute proportion of 'age' on 'patients': 'age' is not a condition (int).\n"
+        "  supported  the share of rows where a bool column or a comparison is True\n"
+        "Try: (patients.age > LIMIT).mean()   or   patients.age.mean()"
+    )
+    with pytest.raises(jp.UnsupportedOperationError, match="'state' is not a condition"):
+        jp.workspace().run(Query("patients", (), "proportion", "state"), epsilon=0.5)
+    with pytest.raises(jp.UnsupportedOperationError, match="accuracy= needs an interval"):
+        (patients.age > 65).mean(accuracy=0.05)
+    assert patients.budget.epsilon_spent == 0

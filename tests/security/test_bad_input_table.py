@@ -25,6 +25,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import jupyter_privacy as jp
+from jupyter_privacy.core.plan import Query
 from jupyter_privacy.core.policy import load_policy
 from tests.conftest import STATES, make_patients, register_patients
 from tests.curator.conftest import REPO
@@ -218,6 +219,7 @@ AGGREGATES: list[tuple[str, Callable[..., object]]] = [
     ("grouped size", lambda p, **o: p.groupby("state").size(**o)),
     ("grouped mean", lambda p, **o: p.groupby("state").income.mean(**o)),
     ("grouped agg", lambda p, **o: p.groupby("state").agg({"age": "median"}, **o)),
+    ("proportion", lambda p, **o: (p.age > 65).mean(**o)),
 ]
 BAD_OPTIONS: list[tuple[str, dict[str, Any], type[jp.PrivacyError], str]] = [
     ("ε NaN", {"epsilon": math.nan}, Invalid, "epsilon must be a finite number > 0"),
@@ -287,6 +289,8 @@ QUERIES = [
     Case("hist bins huge", lambda p: p.age.hist(bins=10**9), Invalid, "bins must be an integer between 1 and 10000"),
     Case("hist bins float", lambda p: p.age.hist(bins=2.5), Invalid, "bins must be an integer between 1 and 10000"),
     Case("mean of text", lambda p: p.state.mean(), Unsupported, "'state' is not numeric"),
+    Case("share of a number", lambda p: jp.workspace().run(Query("z", (), "proportion", "age")), Unsupported, "'age' is not a condition (int)"),
+    Case("accuracy on a share", lambda p: (p.age > 65).mean(accuracy=0.1), Unsupported, "accuracy= needs an interval known in advance"),
     Case("mean without bounds", lambda p: p.patient_id.mean(), Missing, "'patient_id' has no public bounds"),
     Case("clip with inf", lambda p: p.age.clip(0, math.inf), Invalid, "clip bounds must be finite numbers"),
     Case("clip reversed", lambda p: p.age.clip(90, 0), Invalid, "clip bounds are reversed"),

@@ -305,8 +305,8 @@ PARAMS: dict[str, list[dict[str, Any]]] = {
 ANY_PARAMS: list[dict[str, Any]] = [{}, {}, {}, {"raw": True}, {"bins": 3}]
 
 
-#: Drawn twice as often: the statistics whose keys or bins are derived.
-FAVOURED = ["hist", "hist", "hist", "value_counts", "agg", "var", "std", "describe"]
+#: Drawn twice as often: the statistics whose keys or bins are derived (a share: key × condition).
+FAVOURED = ["hist", "hist", "hist", "value_counts", "agg", "var", "std", "describe", "proportion"]
 COLUMN_FOR = {
     "count": [None, None, "x", "s", "d"],
     "size": [None],
@@ -318,6 +318,7 @@ COLUMN_FOR = {
     "var": ["x", "x", "n", "d"],
     "std": ["x", "x", "n", "d"],
     "agg": [None],
+    "proportion": ["b", "b", "d", "x", "s"],  # a condition, a derived one, two that are not
 }
 
 
@@ -657,11 +658,11 @@ def test_the_fuzzer_finds_each_class_when_its_fix_is_reverted(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from jupyter_privacy.core import validate
-    from jupyter_privacy.core.engine import statistics
+    from jupyter_privacy.core.engine.aggregates import fixed_point, histograms
 
     patches, pairings = REVERTED[name]
     for attr, old in patches.items():
-        for module in (statistics, validate):
+        for module in (fixed_point, histograms, validate):
             if hasattr(module, attr):
                 monkeypatch.setattr(module, attr, old)
     found = 0

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import jupyter_privacy as jp
+from jupyter_privacy.core.plan import Query
 from tests.conftest import make_patients, register_patients
 
 SENTINEL_AGE = 87
@@ -35,6 +36,8 @@ REFUSALS: list[tuple[str, Callable[[jp.SensitiveFrame], object]]] = [
     ("accuracy unsupported", lambda p: p.age.median(accuracy=1)),
     ("unsupported", lambda p: p.age.cumsum()),
     ("apply", lambda p: p.age.apply(print)),
+    ("share of a number", lambda p: jp.workspace().run(Query("patients", (), "proportion", "age"))),
+    ("share with accuracy", lambda p: (p.age > 65).mean(accuracy=0.01)),
 ]
 
 

@@ -21,6 +21,7 @@ from jupyter_privacy.core.errors import PolicyError
 
 if TYPE_CHECKING:
     from jupyter_privacy.core.engine.statistics import Prepared
+    from jupyter_privacy.core.loss import PrivacyLoss
     from jupyter_privacy.core.plan import Query
     from jupyter_privacy.core.source import SourceSpec
 
@@ -45,15 +46,16 @@ __all__ = [
 def prepare(
     spec: SourceSpec,
     query: Query,
-    target: float,
-    measure: str,
+    loss: PrivacyLoss,
     alpha: float,
     delta: float = 0.0,
     prefetch: bool = False,
 ) -> Prepared:
+    """Calibrate ``query`` to ``loss`` (ε under a pure budget, ρ under zCDP) without reading
+    data; ``Prepared.run`` releases it."""
     from jupyter_privacy.core.engine import statistics
 
-    return statistics.prepare(spec, query, target, measure, alpha, delta, prefetch)  # type: ignore[arg-type]
+    return statistics.prepare(spec, query, loss, alpha, delta, prefetch)
 
 
 def is_scalar(query: Query) -> bool:
