@@ -535,6 +535,14 @@ class _SourceCache:
             self._fingerprints[version] = fp
         return fp
 
+    def settle(self) -> None:
+        """Wait for every background warm-up (bounded rows and fingerprints) to finish."""
+        with self._lock:
+            pending = [*self._pending.values(), *self._pending_versions.values()]
+        for job in pending:
+            with contextlib.suppress(Exception):
+                job.result()
+
     def clear(self) -> None:
         with self._lock:
             self._rows.clear()

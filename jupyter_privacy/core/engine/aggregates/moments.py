@@ -69,8 +69,11 @@ def mean_from(
     low = min(s_lo / n_lo, s_lo / n_hi)
     high = max(s_hi / n_lo, s_hi / n_hi)
     grid = 1 / num.scale  # fixed-point rounding of each value is at most half a grid step
-    low, high = max(low - grid, half_lo), min(high + grid, half_hi)
-    low = min(low, high)  # noise on little data can cross the ends; keep an interval
+    # Noise on little data can put either end past the other or outside the bounds: clipped
+    # into the bounds and kept in order, the interval stays one.
+    low = min(max(low - grid, half_lo), half_hi)
+    high = max(min(high + grid, half_hi), half_lo)
+    low = min(low, high)
     return est, (num.center + low, num.center + high)
 
 
