@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import sqlite3
 import subprocess
@@ -168,3 +169,42 @@ def test_a_release_that_fails_after_the_charge_keeps_the_charge(home: Path, tmp_
     assert "after the budget was charged" in str(err.value)
     assert p.budget.epsilon_spent == pytest.approx(0.2)
     assert [r["outcome"] for r in jp.workspace().ledger.audit_rows()][-2:] == ["charged", "failed"]
+
+
+def test_releases_stored_before_records_had_one_form_still_read_and_replay(
+    home: Path, tmp_path: Path
+) -> None:
+    """A ledger written by an earlier version stores ``{"scalar", "cells", "meta"}`` payloads."""
+    csv = tmp_path / "d.csv"
+    make_patients().to_csv(csv, index=False)
+    p = jp.register(csv, name="d", budget=jp.Budget(epsilon=1.0), bounds={"age": (18, 90)})
+    made = p.age.mean(epsilon=0.2)
+    ws = jp.workspace()
+    (record,) = ws.releases("d")
+    legacy = {
+        "scalar": record.scalar,
+        "cells": [c.to_json() for c in record.cells],
+        "meta": {
+            "source": "d",
+            "query": record.query,
+            "alpha": record.alpha,
+            "epsilon": record.epsilon,
+            "delta": record.delta,
+            "rho": record.rho,
+            "mechanism": record.mechanism,
+            "created": record.created,
+            "by": [],
+            "fingerprint": record.fingerprint,
+            "context": {},
+            "cost_key": record.cost_key,
+            "plan_hash": record.plan_hash,
+        },
+    }
+    with sqlite3.connect(home / "ledger.sqlite") as db:
+        db.execute("UPDATE releases SET payload = ?", (json.dumps(legacy),))
+    db.close()
+    (old,) = ws.releases("d")
+    assert (old.id, old.plan_hash, old.cells) == (record.id, record.plan_hash, record.cells)
+    again = p.age.mean(epsilon=0.2)
+    assert again.replayed and float(again) == float(made)
+    assert p.budget.epsilon_spent == pytest.approx(0.2)
