@@ -274,7 +274,8 @@ def budget_refusal(
     smaller = max(state.epsilon_remaining / 2, 0.0)
     fixes = [query.call(dry_run=True)]
     if smaller >= EPSILON_MIN:
-        fixes.insert(0, query.call(epsilon=float(f"{smaller:.2g}")))
+        offer = float(f"{smaller:.2g}")
+        fixes.insert(0, query.call(epsilon=int(offer) if offer.is_integer() else offer))
     reason = (
         "the budget is spent"
         if state.epsilon_remaining <= 0

@@ -168,7 +168,10 @@ class IsolatedCurator:
         returned. Its AssertionError is raised here as ``KernelAttemptFailed``; anything else
         that goes wrong is a ``RuntimeError`` (a broken attempt, not a bypass)."""
         users = self.users
-        spec = f"{inspect.getfile(function)}:{function.__qualname__}"
+        # relative to the checkout: the kernel user may not reach its real path (a checkout in
+        # a 0700 temporary folder), only the import folders as_user keeps open
+        where = Path(inspect.getfile(function)).resolve().relative_to(REPO)
+        spec = f"{where}:{function.__qualname__}"
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_PRIVACY")},
             "HOME": str(self.kernel_dir),
@@ -244,7 +247,8 @@ def _kernel_main(argv: list[str]) -> int:
     import jupyter_privacy as jp
 
     spec, address, token_file, source, facts = argv
-    path, _, name = spec.rpartition(":")
+    relative, _, name = spec.rpartition(":")
+    path = str(Path(__file__).parents[2] / relative)  # the checkout, as this process reaches it
     loader = importlib.util.spec_from_file_location(Path(path).stem, path)
     assert loader is not None and loader.loader is not None
     module = importlib.util.module_from_spec(loader)

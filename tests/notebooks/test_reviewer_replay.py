@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import jupyter_privacy as jp
+from jupyter_privacy.core.release_store import ManifestStore
 from jupyter_privacy.datasets import patients as synthetic_patients
 from tests.notebooks.nbrun import NOTEBOOKS, SECRETS, copy_notebooks, execute, outputs, text
 
@@ -27,8 +28,8 @@ print("REPLAYED=" + json.dumps([r.replayed for r in results.values()]))
 
 def _published_values() -> dict[str, object]:
     """The manifest's values in the notebook's order: count, mean age, median, grouped means."""
-    manifest = json.loads(PUBLISHED.read_text())
-    by_query = {r["query"]: r["cells"] for r in manifest["releases"]}
+    store = ManifestStore(json.loads(PUBLISHED.read_text()))  # the version the notebook publishes
+    by_query = {r.query: [c.to_json() for c in r.cells] for r in store.by_id.values()}
     grouped = by_query["patients.groupby('diagnosis').visits.mean()"]
     return {
         "patients": round(by_query["patients.count()"][0]["value"], 4),
