@@ -12,7 +12,7 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -80,6 +80,19 @@ def _record(
             created=created,
         )
     return ReleaseRecord.from_json({**data, "plan": json.loads(plan)})
+
+
+def replayed_ids(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """The release id of each ``replayed`` audit entry, in log order (repeats included)."""
+    for row in rows:
+        if row["outcome"] != "replayed":
+            continue
+        try:
+            release_id = json.loads(row["detail"]).get("release")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(release_id, str):
+            yield release_id
 
 
 @dataclass(frozen=True)

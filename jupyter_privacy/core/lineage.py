@@ -29,6 +29,7 @@ from typing import Any
 
 from jupyter_privacy.core.aggregates import AGGREGATES
 from jupyter_privacy.core.budget import fmt
+from jupyter_privacy.core.ledger import replayed_ids
 from jupyter_privacy.core.plan import Query, Step
 from jupyter_privacy.core.record import ReleaseRecord, finite
 from jupyter_privacy.core.release import Release
@@ -46,17 +47,7 @@ def _digest(*parts: Any) -> str:
 
 def _replay_counts(ws: ReleaseService) -> Counter[str]:
     """How many times each release was returned again from the cache, from the audit log."""
-    counts: Counter[str] = Counter()
-    for row in ws.audit_rows():
-        if row["outcome"] != "replayed":
-            continue
-        try:
-            release_id = json.loads(row["detail"]).get("release")
-        except (ValueError, AttributeError):
-            continue
-        if isinstance(release_id, str):
-            counts[release_id] += 1
-    return counts
+    return Counter(replayed_ids(ws.audit_rows()))
 
 
 def _step_node(source: str, step: Step, text: str) -> tuple[str, str, str]:

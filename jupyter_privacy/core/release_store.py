@@ -8,14 +8,13 @@ store is the workspace's mode; nothing else changes between the two.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
 from jupyter_privacy.core.errors import PolicyError
 from jupyter_privacy.core.fingerprints import Fingerprints
-from jupyter_privacy.core.ledger import Ledger
+from jupyter_privacy.core.ledger import Ledger, replayed_ids
 from jupyter_privacy.core.record import ReleaseRecord
 from jupyter_privacy.core.source import SourceSpec
 
@@ -69,16 +68,7 @@ class ManifestStore:
         """The manifest's releases that this session replayed, oldest first: the published
         values, whatever the local ledger holds for the same query. Their plans stay out of
         lineage (hung from the source) as a reviewer's session keeps none of its own."""
-        order: dict[str, None] = {}
-        for row in ledger.audit_rows():
-            if row["outcome"] != "replayed":
-                continue
-            try:
-                release_id = json.loads(row["detail"]).get("release")
-            except (ValueError, AttributeError):
-                continue
-            if release_id in self.by_id:
-                order.setdefault(release_id, None)
+        order = dict.fromkeys(i for i in replayed_ids(ledger.audit_rows()) if i in self.by_id)
         found = [replace(self.by_id[i], plan=None) for i in order]
         return [r for r in found if source is None or r.source == source]
 

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 
 import jupyter_privacy as jp
+from jupyter_privacy.core.policy import load_policy
+from jupyter_privacy.core.workspace import Workspace
 from jupyter_privacy.curator import protocol
 from jupyter_privacy.curator.client import CuratorService
 from jupyter_privacy.curator.server import CuratorServer, Limits, build
@@ -93,6 +95,16 @@ def curator(request: pytest.FixtureRequest, site: Site) -> Iterator[CuratorServe
     server = start(site, request.param)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def local(tmp_path: Path, site: Site) -> Iterator[Workspace]:
+    """The same sources in-process, for side-by-side comparisons."""
+    ws = Workspace(tmp_path / "local")
+    for source in load_policy(site.policy).sources:
+        ws.add_source(source.path, source.declaration)
+    yield ws
+    ws.close()
 
 
 @pytest.fixture

@@ -6,28 +6,16 @@ registered the same file with the same policy.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import jupyter_privacy as jp
-from jupyter_privacy.core.policy import load_policy
 from jupyter_privacy.core.workspace import Workspace
 from jupyter_privacy.curator.client import CuratorService
 from jupyter_privacy.frame import SensitiveFrame
 from tests.curator.conftest import Site
-
-
-@pytest.fixture
-def local(tmp_path: Path, site: Site) -> Iterator[Workspace]:
-    """The same sources in-process, for side-by-side comparisons."""
-    ws = Workspace(tmp_path / "local")
-    for source in load_policy(site.policy).sources:
-        ws.add_source(source.path, source.declaration)
-    yield ws
-    ws.close()
 
 
 def test_sources_arrive_as_public_metadata_only(remote: CuratorService, site: Site) -> None:

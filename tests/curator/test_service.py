@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 import jupyter_privacy as jp
-from jupyter_privacy.core.policy import load_policy
 from jupyter_privacy.core.record import ReleaseRecord
 from jupyter_privacy.core.registration import SourceDeclaration
 from jupyter_privacy.core.service import Event, ReleaseService
@@ -30,15 +29,6 @@ def curator(site: Site) -> Iterator[CuratorServer]:
     server = start(site, "unix")
     yield server
     server.stop()
-
-
-@pytest.fixture
-def local(tmp_path: Path, site: Site) -> Iterator[Workspace]:
-    ws = Workspace(tmp_path / "local")
-    for source in load_policy(site.policy).sources:
-        ws.add_source(source.path, source.declaration)
-    yield ws
-    ws.close()
 
 
 @pytest.fixture(params=["local", "curator"])
