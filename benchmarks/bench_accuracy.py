@@ -10,6 +10,14 @@ Two experiments, each with a fixed synthetic data set and many independent relea
 2. per-key counts over 14 declared keys, 1,000 rows: ``df.groupby("state").size()`` against
    OpenDP's ``make_count_by_categories`` with discrete Laplace noise at scale 1.
 
+3. ``describe`` at ε = 1 of 5,000 uniform ages in [18, 89] (real-valued, then whole years;
+   bounds 0–110), and of the bundled
+   patients table (``jupyter_privacy.datasets.patients``, 5,000 rows, three bounded columns),
+   against OpenDP's per-statistic mechanisms at an even split (``make_count``, ``make_sum`` of
+   values and of squares with ``make_laplace``, and five ``make_private_quantile``, ε/8 each per
+   column), and against the count and the mean each released alone at describe's own share.
+   ``--experiments describe`` runs only this one.
+
 Prints mean absolute errors (± one standard error), their ratio, and the published anchors from
 the field notes, which are quoted and not re-measured here. Never asserts.
 """
@@ -30,11 +38,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from machine import load_text, process_age_s
-from opendp import domains, measurements, metrics, transformations
+from opendp import domains, measurements, measures, metrics, transformations
 from opendp import typing as opendp_types
-from opendp.mod import enable_features
+from opendp.mod import binary_search_param, enable_features
 
 import jupyter_privacy as jp
+from jupyter_privacy.datasets import PATIENT_BOUNDS, patients
 
 # The names of ``opendp.prelude``, from the modules that define them: importing the prelude also
 # imports its scikit-learn extras, seconds of start-up that this script does not need.
@@ -45,6 +54,8 @@ dp = SimpleNamespace(
     atom_domain=domains.atom_domain,
     symmetric_distance=metrics.symmetric_distance,
     absolute_distance=metrics.absolute_distance,
+    max_divergence=measures.max_divergence,
+    f64=opendp_types.f64,
     l1_distance=metrics.l1_distance,
     i64=opendp_types.i64,
     String=opendp_types.String,
@@ -104,7 +115,7 @@ class Errors:
 
 
 def ratio_text(a: Errors, b: Errors) -> str:
-    return f"{a.mae / b.mae:.3f}"
+    return f"{a.mae / b.mae:.3f}" if b.mae > 0 else ("1.000" if a.mae == 0 else "inf")
 
 
 class Epsilons:
@@ -281,6 +292,222 @@ def count_experiment(values: np.ndarray[Any, Any], releases: int, eps: Epsilons)
     )
 
 
+# --- describe ----------------------------------------------------------------------------------
+
+DESCRIBE_ROWS = 5_000
+DESCRIBE_BOUNDS = (0, 110)
+QUANTILE_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
+QUANTILE_NAMES = ("min", "25%", "50%", "75%", "max")
+
+
+def true_quantile(values: np.ndarray[Any, Any], q: float) -> float:
+    """The smallest value with at least q·n values at or below it (the rank definition)."""
+    return float(np.quantile(values, q, method="inverted_cdf"))
+
+
+def opendp_describe_chains(lo: float, hi: float, integer: bool, eps_each: float) -> dict[str, Any]:
+    """One column's eight independent OpenDP measurements, each verified at ``eps_each``:
+    count, bounded sum, bounded sum of squares (Laplace), five private quantiles."""
+    T = dp.i64 if integer else dp.f64
+    lo_t, hi_t = (int(lo), int(hi)) if integer else (float(lo), float(hi))
+    vec = dp.vector_domain(dp.atom_domain(T=T) if integer else dp.atom_domain(T=T, nan=False))
+    clamp = transformations.make_clamp(vec, dp.symmetric_distance(), bounds=(lo_t, hi_t))
+    chains: dict[str, Any] = {}
+    count_t = dp.t.make_count(vec, dp.symmetric_distance(), TO=dp.i64)
+    chains["count"] = count_t >> dp.m.make_laplace(
+        dp.atom_domain(T=dp.i64), dp.absolute_distance(T=dp.i64), 1 / eps_each
+    )
+    sum_t = clamp >> dp.t.make_sum(clamp.output_domain, dp.symmetric_distance())
+    sens = float(sum_t.map(1))
+    chains["sum"] = sum_t >> dp.m.make_laplace(
+        sum_t.output_domain, sum_t.output_metric, sens / eps_each
+    )
+    sq_lo, sq_hi = (lo_t * lo_t, hi_t * hi_t) if lo_t >= 0 else (0, max(lo_t * lo_t, hi_t * hi_t))
+    sq_dom = dp.vector_domain(
+        dp.atom_domain(bounds=(sq_lo, sq_hi), T=T, nan=None if integer else False)
+    )
+    sq_t = dp.t.make_sum(sq_dom, dp.symmetric_distance())
+    chains["squares"] = sq_t >> dp.m.make_laplace(
+        sq_t.output_domain, sq_t.output_metric, float(sq_t.map(1)) / eps_each
+    )
+    q_dom = dp.vector_domain(dp.atom_domain(T=dp.f64, nan=False))
+    cands = (
+        [float(v) for v in range(int(lo), int(hi) + 1)]
+        if integer and hi - lo <= 2000
+        else [float(v) for v in np.linspace(lo, hi, 1001)]
+    )
+    for name, q in zip(QUANTILE_NAMES, QUANTILE_LEVELS, strict=True):
+
+        def make(scale: float, q: float = q) -> Any:
+            return dp.m.make_private_quantile(
+                q_dom, dp.symmetric_distance(), dp.max_divergence(), cands, q, scale
+            )
+
+        chains[name] = make(binary_search_param(make, d_in=1, d_out=eps_each))
+    for name, chain in chains.items():
+        loss = float(chain.map(1))
+        if loss > eps_each * (1 + 1e-9):
+            raise RuntimeError(f"OpenDP {name} chain has ε = {loss} > {eps_each}")
+    return chains
+
+
+@dataclass
+class DescribeResult:
+    label: str
+    column: str
+    workbench: dict[str, Errors]
+    baseline: dict[str, Errors]
+    alone: dict[str, Errors]  # count alone at describe's count share; mean alone at its share(s)
+    rank_cover: float  # share of quantile cells whose rank lies within the stated rank_error
+    shares: str
+
+
+def _errors(rows: list[dict[str, float]], keys: Sequence[str]) -> dict[str, Errors]:
+    return {k: Errors(np.asarray([r[k] for r in rows])) for k in keys}
+
+
+def describe_experiment(
+    label: str,
+    frame: pd.DataFrame,
+    bounds: dict[str, tuple[float, float]],
+    releases: int,
+    eps: Epsilons,
+    frame_level: bool,
+) -> list[DescribeResult]:
+    name = "describe_" + label.split()[0].replace("-", "_")
+    df = jp.register(frame, name=name, budget=jp.Budget(epsilon=1e9), bounds=bounds)
+    cols = list(bounds)
+    truth = {
+        c: {
+            "count": float(len(frame)),
+            "mean": float(np.clip(frame[c], *bounds[c]).mean()),
+            "std": float(np.clip(frame[c], *bounds[c]).std(ddof=0)),
+            **{
+                n: true_quantile(np.clip(frame[c].to_numpy(), *bounds[c]), q)
+                for n, q in zip(QUANTILE_NAMES, QUANTILE_LEVELS, strict=True)
+            },
+        }
+        for c in cols
+    }
+    keys = ["count", "mean", "std", *QUANTILE_NAMES]
+    target = df if frame_level else df[cols[0]]
+    estimate = target.describe(epsilon=EPSILON, dry_run=True)
+    shares = estimate.mechanism
+    wb: dict[str, list[dict[str, float]]] = {c: [] for c in cols}
+    covered = total = 0
+    for _ in range(releases):
+        out = target.describe(epsilon=eps.next()).to_pandas()
+        for c in cols:
+            part = out.loc[c] if frame_level else out
+            wb[c].append({k: abs(float(part.loc[k, "value"]) - truth[c][k]) for k in keys})
+            values = np.clip(frame[c].to_numpy(), *bounds[c])
+            n = len(values)
+            for k, q in zip(QUANTILE_NAMES, QUANTILE_LEVELS, strict=True):
+                v, r = float(part.loc[k, "value"]), float(part.loc[k, "rank_error"])
+                at_or_below = int((values <= v).sum())
+                below = int((values < v).sum())
+                total += 1
+                covered += int(at_or_below >= q * n - r and below <= q * n + r)
+    # shares as the mechanism text states them: "count ε a; col: mean ε b, std ε c, …"
+    import re
+
+    count_share = float(re.search(r"count ε ([0-9.e-]+)", shares).group(1))  # type: ignore[union-attr]
+    mean_share = float(re.search(r"mean ε ([0-9.e-]+)", shares).group(1))  # type: ignore[union-attr]
+    results = []
+    for c in cols:
+        series = df[c]
+        alone: list[dict[str, float]] = []
+        for _ in range(releases):
+            n = float(series.count(epsilon=count_share + eps.next() - EPSILON))
+            m1 = float(series.mean(epsilon=mean_share + eps.next() - EPSILON))
+            m2 = float(series.mean(epsilon=mean_share + count_share + eps.next() - EPSILON))
+            alone.append(
+                {
+                    "count": abs(
+                        n - (truth[c]["count"] if not frame_level else frame[c].notna().sum())
+                    ),
+                    "mean (its share)": abs(m1 - truth[c]["mean"]),
+                    "mean (+count share)": abs(m2 - truth[c]["mean"]),
+                }
+            )
+        lo, hi = bounds[c]
+        integer = frame[c].dtype.kind in "iu"
+        chains = opendp_describe_chains(lo, hi, integer, EPSILON / (8 * len(cols)))
+        data = frame[c].to_numpy().astype(np.int64 if integer else np.float64)
+        fdata = data.astype(np.float64)
+        base: list[dict[str, float]] = []
+        for _ in range(releases):
+            n = max(float(chains["count"](data)), 1.0)
+            s, sq = float(chains["sum"](data)), float(chains["squares"](data * data))
+            mean = min(max(s / n, lo), hi)
+            var = max(sq / n - mean * mean, 0.0)
+            qs = sorted(float(chains[k](fdata)) for k in QUANTILE_NAMES)
+            row = {
+                "count": abs(n - truth[c]["count"]),
+                "mean": abs(mean - truth[c]["mean"]),
+                "std": abs(math.sqrt(var) - truth[c]["std"]),
+            }
+            row.update({k: abs(v - truth[c][k]) for k, v in zip(QUANTILE_NAMES, qs, strict=True)})
+            base.append(row)
+        results.append(
+            DescribeResult(
+                label,
+                c,
+                _errors(wb[c], keys),
+                _errors(base, keys),
+                _errors(alone, ["count", "mean (its share)", "mean (+count share)"]),
+                covered / total,
+                shares,
+            )
+        )
+    return results
+
+
+def print_describe(results: list[DescribeResult]) -> None:
+    print("\n## 3. describe at ε = 1, 5,000 rows (MAE, ± 1 s.e.)")
+    print(
+        "workbench: count, mean (centred sum), std (centred squares), each quantile the median of "
+        "values padded by the released count; split as its dry run states.\n"
+        "baseline, OpenDP direct, even split: make_count, make_clamp >> make_sum, make_sum of "
+        "squares (make_laplace), five make_private_quantile, ε/8 per column each; map(1) checked."
+    )
+    for r in results:
+        print(f"\n### {r.label}, column {r.column}")
+        rows = []
+        for k in ["count", "mean", "std", *QUANTILE_NAMES]:
+            rows.append(
+                [
+                    k,
+                    r.workbench[k].text(),
+                    r.baseline[k].text(),
+                    ratio_text(r.workbench[k], r.baseline[k]),
+                ]
+            )
+        quart = [k for k in ("25%", "50%", "75%")]
+        wq = float(np.mean([r.workbench[k].mae for k in quart]))
+        bq = float(np.mean([r.baseline[k].mae for k in quart]))
+        rows.append(
+            ["quartiles (mean)", f"{wq:.4f}", f"{bq:.4f}", f"{wq / bq:.3f}" if bq > 0 else "inf"]
+        )
+        print(table(["statistic", "workbench MAE", "baseline MAE", "wb / baseline"], rows))
+        alone = [
+            [
+                k,
+                r.alone[k].text(),
+                ratio_text(r.workbench["count" if k == "count" else "mean"], r.alone[k]),
+            ]
+            for k in r.alone
+        ]
+        print(table(["released alone at describe's share", "MAE", "describe / alone"], alone))
+    print(
+        f"\nshare of quantile cells whose rank lies within their rank_error (95%): "
+        f"{results[0].rank_cover:.1%}"
+        + "".join(f"; {r.label}: {r.rank_cover:.1%}" for r in results[1:])
+    )
+    for label in dict.fromkeys(r.label for r in results):
+        print(f"split ({label}): {next(r.shares for r in results if r.label == label)}")
+
+
 # --- main ------------------------------------------------------------------------------------------
 
 
@@ -288,6 +515,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--releases", type=int, default=200, help="releases per experiment")
     parser.add_argument("--seed", type=int, default=11, help="seed of the synthetic data")
+    parser.add_argument(
+        "--experiments", default="mean,counts,describe", help="comma-separated subset to run"
+    )
     args = parser.parse_args(argv)
     if args.releases < 2:
         parser.error("--releases must be at least 2")
@@ -307,16 +537,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"load average (1, 5, 15 min) at start: {load_text()}")
     try:
-        runs: list[Callable[[], MeanResult]] = [
-            lambda: mean_experiment("clipped normal(47, 18)", ages_normal(rng), args.releases, eps),
-            lambda: mean_experiment("uniform [18, 90]", ages_uniform(rng), args.releases, eps),
-        ]
-        means = [run() for run in runs]
-        counts = count_experiment(states(rng), args.releases, eps)
+        chosen = set(args.experiments.split(","))
+        means: list[MeanResult] = []
+        if "mean" in chosen:
+            runs: list[Callable[[], MeanResult]] = [
+                lambda: mean_experiment(
+                    "clipped normal(47, 18)", ages_normal(rng), args.releases, eps
+                ),
+                lambda: mean_experiment("uniform [18, 90]", ages_uniform(rng), args.releases, eps),
+            ]
+            means = [run() for run in runs]
+        counts = count_experiment(states(rng), args.releases, eps) if "counts" in chosen else None
+        described: list[DescribeResult] = []
+        if "describe" in chosen:
+            t_describe = time.perf_counter()
+            drng = np.random.default_rng(args.seed)
+            ages = pd.DataFrame({"age": drng.uniform(18, 89, DESCRIBE_ROWS)})
+            described += describe_experiment(
+                "uniform ages 18-89", ages, {"age": DESCRIBE_BOUNDS}, args.releases, eps, False
+            )
+            whole = pd.DataFrame({"age": drng.integers(18, 90, DESCRIBE_ROWS)})
+            described += describe_experiment(
+                "whole-year ages 18-89", whole, {"age": DESCRIBE_BOUNDS}, args.releases, eps, False
+            )
+            bounded = {k: v for k, v in PATIENT_BOUNDS.items()}
+            described += describe_experiment(
+                "patients (frame-level)", patients(DESCRIBE_ROWS), bounded, args.releases, eps, True
+            )
+            describe_seconds = time.perf_counter() - t_describe
     finally:
         jp.workspace().close()
         shutil.rmtree(home, ignore_errors=True)
 
+    if means:
+        print_means(means)
+    if counts is not None:
+        print_counts(counts)
+    if described:
+        print_describe(described)
+        print(f"describe experiment took {describe_seconds:.1f} s")
+    age = process_age_s()
+    since = f"; {age:.1f} s since process start, imports included" if age is not None else ""
+    print(f"releases: {eps.i}; experiments took {time.perf_counter() - t0:.1f} s{since}")
+    print(f"load average (1, 5, 15 min) at end: {load_text()}")
+    return 0
+
+
+def print_means(means: list[MeanResult]) -> None:
     print("\n## 1. Mean of 1,000 ages in [18, 90] at ε = 1 (mean absolute error, ± 1 s.e.)")
     print(
         "workbench: df.age.mean(epsilon=1): count (0.3 ε) and sum centred on the bounds' midpoint"
@@ -357,14 +624,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "\nPublished anchors for the same task (quoted from the field notes, NOT re-measured here):"
     )
     print(table(["library / method", "MAE"], [[n, f"{v:.3f}"] for n, v in MEAN_ANCHORS], "lr"))
+    for m in means:
+        print(
+            f"time, {m.label}: workbench {m.wb_seconds:.2f} s, OpenDP direct {m.od_seconds:.3f} s"
+        )
 
+
+def print_counts(c: CountResult) -> None:
     print("\n## 2. Per-key counts, 14 declared keys, 1,000 rows, ε = 1 (MAE per cell, ± 1 s.e.)")
     print(
         "workbench: df.groupby('state').size(epsilon=1), declared keys.\n"
         "OpenDP direct: make_count_by_categories(categories=14 keys, null_category=False) >> "
         "make_laplace(L1, scale 1.0); map(1) ≤ 1 checked."
     )
-    c = counts
     print(
         table(
             [
@@ -393,16 +665,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"true counts range {min(c.truth.values())}–{max(c.truth.values())})"
     )
 
-    print("\n## Time")
-    timing = [[m.label, f"{m.wb_seconds:.2f}", f"{m.od_seconds:.3f}"] for m in means] + [
-        ["per-key counts", f"{c.wb_seconds:.2f}", f"{c.od_seconds:.3f}"]
-    ]
-    print(table(["experiment", "workbench s", "OpenDP direct s"], timing))
-    age = process_age_s()
-    since = f"; {age:.1f} s since process start, imports included" if age is not None else ""
-    print(f"releases: {eps.i}; experiments took {time.perf_counter() - t0:.1f} s{since}")
-    print(f"load average (1, 5, 15 min) at end: {load_text()}")
-    return 0
+    print(
+        "time: "
+        + f"per-key counts workbench {c.wb_seconds:.2f} s, OpenDP direct {c.od_seconds:.3f} s"
+    )
 
 
 if __name__ == "__main__":

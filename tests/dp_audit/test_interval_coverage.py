@@ -60,12 +60,20 @@ def clipped(frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
 
 
 def prepare(
-    ws: Workspace, frame: pd.DataFrame, budget: Budget, query: Query, alpha: float = ALPHA
+    ws: Workspace,
+    frame: pd.DataFrame,
+    budget: Budget,
+    query: Query,
+    alpha: float = ALPHA,
+    name: str = "d",
+    bounds: Mapping[str, tuple[float, float]] | None = None,
 ) -> engine.Prepared:
-    """Register ``frame`` as "d"; calibrate ``query`` to one ε of ``budget``, as the ledger does."""
-    bounds = {"x": (LO, HI)} if "x" in frame.columns else None
+    """Register ``frame`` as ``name`` (x in [LO, HI] unless ``bounds`` say otherwise); calibrate
+    ``query`` to one ε of ``budget``, as the ledger does."""
+    if bounds is None:
+        bounds = {"x": (LO, HI)} if "x" in frame.columns else None
     keys = {"g": list(KEYS)} if "g" in frame.columns else None
-    spec = ws.register(frame, name="d", budget=budget, bounds=bounds, keys=keys)
+    spec = ws.register(frame, name=name, budget=budget, bounds=bounds, keys=keys)
     if budget.mode == "pure":
         target = EPSILON
     else:

@@ -1,0 +1,51 @@
+"""describe's quantiles are medians of padded values: the padded scores must be exactly OpenDP's
+median scores on the data with the public rows appended, and the padding must hit the level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jupyter_privacy.core.engine import mechanisms as mech
+from jupyter_privacy.core.engine.aggregates.describe import DESCRIBE_QUANTILES, split_shares
+
+CANDIDATES = tuple(float(v) for v in np.linspace(-5.0, 15.0, 41))
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("q", DESCRIBE_QUANTILES)
+def test_padded_scores_are_opendps_median_scores_on_the_padded_data(seed: int, q: float) -> None:
+    rng = np.random.default_rng(seed)
+    values = np.sort(np.round(rng.normal(5, 4, int(rng.integers(0, 60))), 1))
+    released_count = len(values) + int(rng.integers(-3, 4))  # a noisy count, as run() has it
+    below, above = mech.padding(released_count, q)
+    padded_data = np.concatenate([np.full(below, -1e9), values, np.full(above, 1e9)])
+    expected = np.asarray(mech.quantile_score(CANDIDATES, 0.5)(padded_data.tolist()))
+    median = mech.quantile(CANDIDATES, 0.5, 1, 1.0, "pure")
+    ours = median.scores(mech.padded(mech.ranks(CANDIDATES, values), (below, above)))
+    assert ours.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("q", DESCRIBE_QUANTILES)
+def test_the_padded_median_is_the_q_quantile_when_the_count_is_exact(q: float) -> None:
+    values = np.arange(1000, dtype=np.float64)
+    grid = tuple(float(v) for v in range(1000))
+    median = mech.quantile(grid, 0.5, 1, 200.0, "pure")  # nearly noiseless
+    pad = mech.padding(len(values), q)
+    released = median.release(mech.padded(mech.ranks(grid, values), pad))
+    assert abs(released - np.quantile(values, q)) <= 1
+
+
+def test_padding_never_reads_a_negative_or_huge_count() -> None:
+    assert mech.padding(-40, 0.0) == (0, 0)
+    assert mech.padding(10**30, 1.0) == (0, mech.PAD_MAX)
+
+
+def test_the_split_spends_the_whole_loss_and_favours_nothing_shown_over_its_error() -> None:
+    for measure in ("pure", "zcdp"):
+        shares = split_shares(measure)
+        whole = shares["rows"] + shares["centred sum"] + shares["centred squares"]
+        whole += len(DESCRIBE_QUANTILES) * shares["level"]
+        assert whole == pytest.approx(1.0)
+        # the mean's and std's errors weigh half a count's: they get less, never more
+        assert shares["centred sum"] < shares["rows"] == pytest.approx(shares["level"])
