@@ -22,6 +22,7 @@ from jupyter_privacy.core.errors import PrivacyError
 from jupyter_privacy.core.lineage import Lineage, answer_options, release_facts
 from jupyter_privacy.core.lineage import call_text as lineage_call
 from jupyter_privacy.core.release import Meta, Release, ReleaseTable, number_text
+from jupyter_privacy.core.usefulness import accuracy_note
 from jupyter_privacy.core.workspace import BudgetState
 
 TEXT = "var(--jp-ui-font-color1, var(--vscode-editor-foreground, inherit))"
@@ -129,6 +130,11 @@ def _table_note(t: ReleaseTable) -> str:
     return note
 
 
+def accuracy_text(t: ReleaseTable) -> str:
+    """Whether the table meets the accuracy target, judged from its released numbers."""
+    return accuracy_note(t.cells, t.meta.epsilon, call_text(t.meta))
+
+
 def table_html(t: ReleaseTable) -> str:
     """The released table (value, ci_low, ci_high, rank bounds) under the same header as a card."""
     head = (
@@ -138,6 +144,11 @@ def table_html(t: ReleaseTable) -> str:
         + f'<div style="color:{MUTED}; font-size:0.85em">cost {escape(t.meta.cost_text())} · '
         f"{escape(t.meta.mechanism)} · {escape(_table_note(t))} · release {escape(t.id)}</div>"
     )
+    if t.cells:
+        head += (
+            f'<div class="jpp-accuracy" style="font-size:0.85em">{escape(accuracy_text(t))}</div>'
+        )
+
     if t.cells:
         body = table_frame(t).to_html(
             escape=True, na_rep="—", float_format=number_text, border=0, classes="jpp-table"
@@ -152,7 +163,8 @@ def table_text(t: ReleaseTable) -> str:
     tags = "noised" + (", replayed" if t.replayed else "")
     head = f"{call_text(t.meta)}   cost {t.meta.cost_text()}   [{tags}]"
     body = table_frame(t).to_string() if t.cells else "(no rows released)"
-    return f"{head}\n{body}\n({_table_note(t)})"
+    accuracy = f"\n{accuracy_text(t)}" if t.cells else ""
+    return f"{head}\n{body}\n({_table_note(t)}){accuracy}"
 
 
 def text_html(text: str) -> str:
@@ -330,6 +342,7 @@ def lineage_html(graph: dict[str, Any]) -> str:
 
 
 __all__ = [
+    "accuracy_text",
     "budget_html",
     "budget_level",
     "budget_text",

@@ -105,6 +105,14 @@ def describe(ctx: Context, columns: Columns, loss: PrivacyLoss) -> Prepared:
         jobs.append((name, num, n_noise, s_noise, q_noise, median))
     multi = ctx.query.column is None
     mechanism = _mechanism_text(loss, per_col.value, shares)
+    # In rows, known before any data is read: the count's half-width and each quantile's rank
+    # error (what ``accuracy=`` bounds; the mean's and std's intervals depend on the data).
+    rank_errors = [
+        [_rank_error(ctx, job[2], job[5], p) for p in DESCRIBE_QUANTILES] for job in jobs
+    ]
+    halfwidth = max(max(e) for e in rank_errors) if rank_errors else None
+    if jobs:
+        halfwidth = max(halfwidth or 0.0, *(job[2].accuracy(ctx.alpha) for job in jobs))
 
     def run() -> list[Cell]:
         sums, ranks = pending.result() if pending is not None else scan()
@@ -124,20 +132,22 @@ def describe(ctx: Context, columns: Columns, loss: PrivacyLoss) -> Prepared:
             )
             a3 = [x.accuracy(ctx.alpha / 3) for x in (n_noise, s_noise, q_noise)]
             var, var_ci = var_from(num, n, s, q, *a3)
-            # a quantile misses its rank by the selection's error plus the padding's shift
-            select_error = median.rank_error(ctx.alpha / 2)
-            count_error = n_noise.accuracy(ctx.alpha / 2)
             released = sorted(f.result() for f in selecting)  # post-processing
             cells.append(cell(key, COUNT, n, interval(n, a_n), None, n_noise.name, NON_NEGATIVE))
             cells.append(cell(key, Mean.name, mean, mean_ci, None, s_noise.name))
             std, std_ci = Std().estimate(var, var_ci)
             cells.append(cell(key, Std.name, std, std_ci, None, q_noise.name))
-            for label, p, v in zip(QUANTILE_LABELS, DESCRIBE_QUANTILES, released, strict=True):
-                rank_error = select_error + abs(1 - 2 * p) / 2 * count_error + 1
-                cells.append(cell(key, label, v, None, rank_error, "exponential"))
+            for label, v, r in zip(QUANTILE_LABELS, released, rank_errors[i], strict=True):
+                cells.append(cell(key, label, v, None, r, "exponential"))
         return cells
 
-    return Prepared(loss.like(spent), 0.0, mechanism, None, run)
+    return Prepared(loss.like(spent), 0.0, mechanism, halfwidth, run)
+
+
+def _rank_error(ctx: Context, count: mech.Noise, median: mech.Quantile, q: float) -> float:
+    """Rows by which the q-quantile may miss its rank at 1 − α: the selection's error plus the
+    padding's shift, |1 − 2q|/2 of the count's error (α/2 each), plus rounding the padding."""
+    return median.rank_error(ctx.alpha / 2) + abs(1 - 2 * q) / 2 * count.accuracy(ctx.alpha / 2) + 1
 
 
 def _mechanism_text(loss: PrivacyLoss, per_col: float, shares: dict[str, float]) -> str:
