@@ -189,8 +189,10 @@ def test_accuracy_first_picks_epsilon_from_accuracy_and_describes(run: Run) -> N
     assert (
         "accuracy= needs an interval known in advance" in out["patients.income.mean(accuracy=1000)"]
     )
-    described = cell_output(nb, "summary = ")
+    described = cell_output(nb, "print(patients[[")
     assert "rank_error" in described and "75%" in described
+    assert "5 quantiles, each the median of padded values" in described  # the split, up front
+    assert "the accuracy target at ε 0.5" in described  # the line under the table
 
 
 def test_user_level_notebook_uses_the_customer_as_unit(run: Run) -> None:
