@@ -310,8 +310,14 @@ class Quantile:
         return self.candidates[int(self.select(self.scores(data)))]
 
     def rank_error(self, alpha: float) -> float:
-        """Rows by which the released candidate's rank may miss the target, w.p. 1 - alpha."""
-        return (self.scale / 2) * math.log(len(self.candidates) / alpha)
+        """Rows by which the released candidate's score (``scores`` / den: its rank's distance
+        from the target) may exceed the best candidate's, w.p. 1 - alpha.
+
+        The selection's noise has ``scale`` in rank units, so a candidate scoring t rows worse
+        than the best wins with probability at most exp(-t / scale); a union bound over the
+        candidates gives t = scale · ln(|candidates| / alpha). (Half of that is not enough: many
+        candidates tied just above the threshold beat it; ``tests/dp_audit`` builds that case.)"""
+        return self.scale * math.log(len(self.candidates) / alpha)
 
 
 Selection = tuple[Quantile, "np.ndarray[Any, Any] | Ranks"]
