@@ -146,11 +146,12 @@ def register(
     privacy_unit: str | None = None,
     max_rows_per_unit: int = 1,
     budget: Budget | None = None,
-    bounds: Mapping[str, Sequence[float]] | None = None,
+    bounds: Mapping[str, Sequence[float] | str] | str | None = None,
     keys: Mapping[str, Sequence[Scalar]] | None = None,
     dtypes: Mapping[str, Any] | None = None,
     default_epsilon: float = DEFAULT_EPSILON,
     alpha: float = DEFAULT_ALPHA,
+    bounds_epsilon: float | None = None,
 ) -> SensitiveFrame:
     """Register a CSV or Parquet path, or a pandas or polars frame, as a sensitive source.
 
@@ -169,7 +170,10 @@ def register(
             release, and the noise is scaled to this many.
         budget: The total privacy budget (required), e.g. ``jp.Budget(epsilon=3.0)``.
         bounds: Public ``(low, high)`` per numeric column; values are clipped to them. Sums,
-            means and quantiles need them.
+            means and quantiles need them. ``"auto"`` for a column (or ``bounds="auto"`` for
+            every int and float column without declared bounds, the privacy unit excepted)
+            estimates them from the data on first use: a DP release charged to the budget,
+            recorded, and replayed free afterwards (``docs/bounds.md``).
         keys: Public categories per column; grouping by declared keys releases every key and
             needs no δ.
         dtypes: Public column kinds (``'int'``, ``'float'``, ``'str'``, ``'bool'``). A CSV has
@@ -177,6 +181,7 @@ def register(
             kind if it has keys, and text otherwise, so no person's value can change the schema.
         default_epsilon: The ε of a release that names none.
         alpha: The default interval level is ``1 - alpha``.
+        bounds_epsilon: The ε of each automatic bounds release (default: ``default_epsilon``).
 
     Returns:
         A guarded frame, pandas-shaped, whose rows are never shown.
@@ -192,11 +197,12 @@ def register(
         budget=budget,
         privacy_unit=privacy_unit,
         max_rows_per_unit=max_rows_per_unit,
-        bounds=bounds or {},
+        bounds=bounds if isinstance(bounds, str) else (bounds or {}),
         keys=keys or {},
         dtypes=dtypes or {},
         default_epsilon=default_epsilon,
         alpha=alpha,
+        bounds_epsilon=bounds_epsilon,
     )
     spec = ws.add_source(data, declared)
     with contextlib.suppress(TypeError):  # paths cannot be weakly referenced, nor displayed

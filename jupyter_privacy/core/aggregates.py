@@ -34,6 +34,7 @@ class Aggregate:
     summary: str
     column: Need
     numeric: bool = False  # the column must be a number with public bounds
+    number: bool = False  # the column must be a number, with or without bounds
     condition: bool = False  # the column must be a condition (bool)
     grouped: bool = True  # may follow groupby
     ungrouped: bool = True
@@ -274,6 +275,15 @@ _ENTRIES = (
         feasible=(0.0, 1.0),
         methods=("Series.mean", "GroupedSeries.mean"),
         shown_as="mean",
+    ),
+    Aggregate(
+        "bounds",
+        "clipping bounds: the 1% and 99% points over a public grid (bounds='auto')",
+        "required",
+        number=True,
+        grouped=False,
+        scalar=False,
+        methods=("Series.bounds",),
     ),
     Aggregate(
         "agg",

@@ -6,6 +6,7 @@ import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jupyter_privacy.core.budget import Budget
 from jupyter_privacy.core.errors import PolicyError
@@ -22,6 +23,7 @@ SOURCE_KEYS = {
     "dtypes",
     "default_epsilon",
     "alpha",
+    "bounds_epsilon",
 }
 
 
@@ -105,15 +107,30 @@ def _load_policy(path: Path) -> Policy:
             budget=Budget(epsilon=budget["epsilon"], delta=budget.get("delta", 0.0)),
             privacy_unit=entry.get("privacy_unit"),
             max_rows_per_unit=entry.get("max_rows_per_unit", 1),
-            bounds={k: tuple(v) for k, v in entry.get("bounds", {}).items()},
+            bounds=_bounds(entry.get("bounds", {})),
             keys=entry.get("keys", {}),
             dtypes=entry.get("dtypes", {}),
             default_epsilon=entry.get("default_epsilon", epsilon),
             alpha=entry.get("alpha", alpha),
+            bounds_epsilon=entry.get("bounds_epsilon"),
         )
         sources.append(SourcePolicy((path.parent / entry["path"]).resolve(), declaration))
     curator = _curator(path, data["curator"]) if "curator" in data else None
     return Policy(path, epsilon, alpha, tuple(sources), curator)
+
+
+def _bounds(value: Any) -> Any:
+    """``bounds = "auto"`` or ``{ age = [0, 110], income = "auto" }``; registration checks them."""
+    if isinstance(value, dict):
+        return {k: _auto(v) if isinstance(v, str) else tuple(v) for k, v in value.items()}
+    return _auto(value)
+
+
+def _auto(value: Any) -> Any:
+    """The one string bounds may be: ``"auto"``."""
+    if isinstance(value, str) and value != "auto":
+        raise TypeError(f'bounds may be "auto" or [low, high], not {value!r}')
+    return value
 
 
 def _curator(path: Path, entry: object) -> CuratorPolicy:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_privacy.core import engine
+from jupyter_privacy.core.auto_bounds import AUTO
+from jupyter_privacy.core.auto_bounds import default_epsilon as default_bounds_epsilon
 from jupyter_privacy.core.budget import Budget, check_parameter
 from jupyter_privacy.core.errors import PolicyError
 from jupyter_privacy.core.expr import Scalar, dtype_name
@@ -43,11 +45,14 @@ class SourceDeclaration:
     budget: Budget | None = None
     privacy_unit: str | None = None
     max_rows_per_unit: int = 1
-    bounds: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    #: ``(lo, hi)`` or ``"auto"`` per column, or ``"auto"`` for every numeric column.
+    bounds: Mapping[str, Sequence[float] | str] | str = field(default_factory=dict)
     keys: Mapping[str, Sequence[Scalar]] = field(default_factory=dict)
     dtypes: Mapping[str, Any] = field(default_factory=dict)
     default_epsilon: float = DEFAULT_EPSILON
     alpha: float = DEFAULT_ALPHA
+    #: The ε of each automatic bounds release; None: ``auto_bounds.default_epsilon``.
+    bounds_epsilon: float | None = None
 
     @staticmethod
     def from_description(described: Mapping[str, Any]) -> SourceDeclaration:
@@ -59,7 +64,10 @@ class SourceDeclaration:
             budget=Budget(b["epsilon"], b["delta"]),
             privacy_unit=described["privacy_unit"],
             max_rows_per_unit=described["max_rows_per_unit"],
-            bounds={c: tuple(i["bounds"]) for c, i in columns.items() if i["bounds"]},
+            bounds={
+                **{c: tuple(i["bounds"]) for c, i in columns.items() if i["bounds"]},
+                **dict.fromkeys(described.get("auto_bounds", ()), AUTO),
+            },
             keys={
                 c: tuple(i["keys"])
                 for c, i in columns.items()
@@ -68,6 +76,7 @@ class SourceDeclaration:
             dtypes={c: i["kind"] for c, i in columns.items()},
             default_epsilon=described.get("default_epsilon", DEFAULT_EPSILON),
             alpha=described.get("alpha", DEFAULT_ALPHA),
+            bounds_epsilon=described.get("bounds_epsilon"),
         )
 
 
@@ -117,17 +126,35 @@ def declare(data: Any, declared: SourceDeclaration) -> SourceSpec:
             [("given", repr(rows))],
             ["max_rows_per_unit=1"],
         )
-    bounds = dict(declared.bounds or {})
+    bounds, auto, auto_all = split_bounds(declared.bounds, name)
+    bounds_epsilon = (
+        default_bounds_epsilon(declared.default_epsilon)
+        if declared.bounds_epsilon is None
+        else declared.bounds_epsilon
+    )
+    check_parameter(
+        "bounds_epsilon",
+        bounds_epsilon,
+        source=name,
+        operation="register",
+        low=EPSILON_MIN,
+        high=EPSILON_MAX,
+    )
     kinds_declared = check_dtypes(declared.dtypes, name)
     key_lists = {c: check_keys(c, k, name) for c, k in dict(declared.keys or {}).items()}
     kinds = (
         kinds_declared
         if handle is None
-        else engine.column_kinds(handle, kinds_declared, implied_kinds(bounds, key_lists))
+        else engine.column_kinds(
+            handle, kinds_declared, implied_kinds({**bounds, **dict.fromkeys(auto)}, key_lists)
+        )
     )
     unit = declared.privacy_unit
-    check_columns(name, kinds, unit, bounds, key_lists, kinds_declared)
+    check_columns(name, kinds, unit, {**bounds, **dict.fromkeys(auto)}, key_lists, kinds_declared)
     schema = build_schema(name, kinds, unit, bounds, key_lists)
+    auto = check_auto(name, schema, unit, auto)
+    if auto_all:
+        auto = tuple(c for c, i in schema.items() if i.numeric and i.bounds is None and c != unit)
     return SourceSpec(
         name=name,
         data=handle,
@@ -138,7 +165,75 @@ def declare(data: Any, declared: SourceDeclaration) -> SourceSpec:
         default_epsilon=float(declared.default_epsilon),
         alpha=float(declared.alpha),
         origin=origin,
+        auto_bounds=auto,
+        bounds_epsilon=float(bounds_epsilon),
     )
+
+
+def split_bounds(bounds: object, source: str) -> tuple[dict[str, object], tuple[str, ...], bool]:
+    """(declared pairs, columns declared ``"auto"``, whether the whole source is ``"auto"``)."""
+    fix = ["bounds={'age': (0, 110), 'income': 'auto'}", "bounds='auto'"]
+    if isinstance(bounds, str):
+        if bounds != AUTO:
+            raise PolicyError(
+                "register",
+                source,
+                "bounds must map columns to (low, high) or 'auto', or be 'auto'",
+                [("given", repr(bounds)[:80])],
+                fix,
+            )
+        return {}, (), True
+    if bounds is None:
+        return {}, (), False
+    if not isinstance(bounds, Mapping):
+        raise PolicyError(
+            "register",
+            source,
+            "bounds must map columns to (low, high) or 'auto', or be 'auto'",
+            [("given", type(bounds).__name__)],
+            fix,
+        )
+    pairs: dict[str, object] = {}
+    auto: list[str] = []
+    for col, value in bounds.items():
+        if isinstance(value, str):
+            if value != AUTO:
+                raise PolicyError(
+                    "register",
+                    source,
+                    f"bounds for '{col}' must be a pair (low, high) or 'auto'",
+                    [("given", repr(value)[:80])],
+                    [f"bounds={{{col!r}: 'auto'}}", f"bounds={{{col!r}: (0, 100)}}"],
+                )
+            auto.append(str(col))
+        else:
+            pairs[str(col)] = value
+    return pairs, tuple(auto), False
+
+
+def check_auto(
+    name: str, schema: Mapping[str, ColumnInfo], unit: str | None, auto: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Auto bounds only for numeric columns that are not the privacy unit."""
+    for col in auto:
+        if col == unit:
+            raise PolicyError(
+                "register",
+                name,
+                f"the privacy unit '{unit}' names people; it cannot have bounds",
+                [],
+                [f"bounds={{...}}  # without {unit!r}"],
+            )
+        kind = schema[col].kind
+        if not schema[col].numeric:
+            raise PolicyError(
+                "register",
+                name,
+                f"bounds='auto' was given for '{col}', which is {kind}",
+                [("column", f"{col}: {kind}")],
+                [f"dtypes={{{col!r}: 'float'}}", f"keys={{{col!r}: [...]}}"],
+            )
+    return tuple(c for c in schema if c in auto)
 
 
 def check_dtypes(dtypes: object, source: str) -> dict[str, Kind]:

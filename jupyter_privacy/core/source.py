@@ -27,6 +27,10 @@ class SourceSpec:
     default_epsilon: float = DEFAULT_EPSILON
     alpha: float = DEFAULT_ALPHA
     origin: str = "frame"
+    #: Numeric columns declared ``bounds="auto"``: bounds come from a charged release on first use.
+    auto_bounds: tuple[str, ...] = ()
+    #: The ε of each automatic bounds release.
+    bounds_epsilon: float = DEFAULT_EPSILON
 
     @property
     def d_in(self) -> int:
@@ -44,5 +48,7 @@ class SourceSpec:
             "budget": self.budget.to_dict(),
             "default_epsilon": self.default_epsilon,
             "alpha": self.alpha,
+            "auto_bounds": list(self.auto_bounds),
+            "bounds_epsilon": self.bounds_epsilon,
             "columns": {k: v.to_json() for k, v in self.schema.items()},
         }

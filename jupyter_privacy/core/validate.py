@@ -121,6 +121,19 @@ def require_condition(spec: SourceSpec, query: Query, column: str, info: ColumnI
     )
 
 
+def require_number(spec: SourceSpec, query: Query, column: str, info: ColumnInfo) -> None:
+    """Bounds are estimated for numbers only (int or float columns)."""
+    if info.numeric:
+        return
+    raise UnsupportedOperationError(
+        f"compute {query.statistic} of '{column}'",
+        spec.name,
+        f"'{column}' is not numeric ({info.kind})",
+        [("supported", "int and float columns")],
+        [f"{spec.name}[{column!r}].astype(float).{query.statistic}()"],
+    )
+
+
 def bounded_columns(spec: SourceSpec, schema: Mapping[str, ColumnInfo], op: str) -> list[str]:
     """What a frame-level describe, mean or sum covers: every bounded numeric column but the
     privacy unit."""
@@ -257,6 +270,8 @@ def validate(spec: SourceSpec, query: Query) -> Checked:
 
     if rule.condition and column is not None:
         require_condition(spec, query, column, schema[column])
+    if rule.number and column is not None:
+        require_number(spec, query, column, schema[column])
 
     per_key = 1
     if query.statistic == "agg":

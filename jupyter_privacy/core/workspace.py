@@ -14,11 +14,11 @@ import logging
 import os
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from jupyter_privacy.core import engine
+from jupyter_privacy.core import auto_bounds, engine
 from jupyter_privacy.core.aggregates import AGGREGATES
 from jupyter_privacy.core.budget import Cost, exact, fits, fmt
 from jupyter_privacy.core.errors import (
@@ -76,6 +76,8 @@ class Workspace:
         self.context: Callable[[], dict[str, Any]] = dict
         #: A reviewer's manifest, when replaying one; else releases come from the ledger's cache.
         self.manifest: ManifestStore | None = None
+        #: Released bounds of ``bounds="auto"`` columns, by (source, column): (low, high, id).
+        self._auto: dict[tuple[str, str], tuple[float, float, str]] = {}
 
     @property
     def mode(self) -> Mode:
@@ -118,6 +120,7 @@ class Workspace:
         )
         self.sources[spec.name] = spec
         self.fingerprints.forget(spec.name)
+        self._auto = {k: v for k, v in self._auto.items() if k[0] != spec.name}
         if spec.data is not None:
             engine.warm(spec)  # bounded rows and fingerprint, in the background: ready when asked
         self.events.emit(Event("source_registered", spec.name))
@@ -182,6 +185,7 @@ class Workspace:
     def load_manifest(self, manifest: dict[str, Any] | None) -> None:
         """Enter replay mode (every query must be in the manifest), or leave it with None."""
         self.manifest = ManifestStore(manifest) if manifest is not None else None
+        self._auto.clear()  # bounds released in another mode are looked up again
         if manifest is not None:
             self.sources.clear()
 
@@ -218,7 +222,10 @@ class Workspace:
         spec = self.source(query.source)
         op = f"compute {query.statistic}" + (f" of '{query.column}'" if query.column else "")
         plan = query.canonical()
+        used: dict[str, str] = {}
         try:
+            if spec.auto_bounds:
+                spec, used = self._with_auto_bounds(spec, query, op, dry_run)
             checked = validate(spec, query)
             alpha_v = check_alpha(spec.alpha if alpha is None else alpha, spec.name, op)
             eps = requested_epsilon(spec, query, op, epsilon, accuracy, alpha_v, delta)
@@ -228,7 +235,7 @@ class Workspace:
             cost = priced.cost
             if checked.cells is not None:  # declared keys: no thresholds, no δ
                 cost = Cost(cost.epsilon, cost.rho)
-            key = cache_key(cost, alpha_v)
+            key = cache_key(cost, alpha_v) + auto_bounds.cost_suffix(used)
             earlier = self.store.lookup(spec, query.digest(), key)
             if earlier is not None:
                 self.ledger.audit(spec.name, plan, cost, "replayed", {"release": earlier.id})
@@ -266,8 +273,62 @@ class Workspace:
             if spec.name in self.sources:
                 self.ledger.audit(spec.name, plan, Cost(), "refused", {"reason": exc.code})
             raise
-        record = self._charge_and_release(spec, query, plan, cost, alpha_v, prepared, op)
+        record = self._charge_and_release(spec, query, plan, cost, alpha_v, prepared, op, used)
         return Released(record, replayed=False)
+
+    def _with_auto_bounds(
+        self, spec: SourceSpec, query: Query, op: str, dry_run: bool
+    ) -> tuple[SourceSpec, dict[str, str]]:
+        """``spec`` with the released bounds of the auto columns ``query`` needs, and the ids of
+        those bounds releases. The plan is first validated with stand-in bounds, so a plan that
+        would be refused anyway spends nothing on bounds; a bounds release that is not in the
+        ledger yet is made (charged, recorded) here, except for a dry run, which is refused."""
+        wanted = auto_bounds.needed(query, spec.auto_bounds, spec.schema)
+        if not wanted:
+            return spec, {}
+        stand_in = {c: (0.0, 1.0) for c in wanted}
+        validate(_with_bounds(spec, stand_in), query)
+        found: dict[str, tuple[float, float]] = {}
+        used: dict[str, str] = {}
+        for col in wanted:
+            lo, hi, rid = self._auto_bounds(spec, col, op, dry_run)
+            found[col], used[col] = (lo, hi), rid
+        return _with_bounds(spec, found), used
+
+    def _auto_bounds(
+        self, spec: SourceSpec, column: str, op: str, dry_run: bool
+    ) -> tuple[float, float, str]:
+        """The released bounds of one auto column: from this session, else the bounds release
+        (a replay when the ledger or manifest holds it, free; else made and charged now)."""
+        known = self._auto.get((spec.name, column))
+        if known is not None:
+            return known
+        bounds_query = Query(spec.name, (), auto_bounds.STATISTIC, column)
+        if dry_run:
+            priced = price(spec, spec.bounds_epsilon, None, op)  # as the release would be
+            key = cache_key(Cost(priced.cost.epsilon, priced.cost.rho), spec.alpha)
+            earlier = self.store.lookup(spec, bounds_query.digest(), key)
+            if earlier is None:
+                raise InvalidArgumentError(
+                    op,
+                    spec.name,
+                    f"the bounds of '{column}' are estimated from the data on first use, "
+                    "which a dry run cannot do",
+                    [("bounds", f"'auto', at ε = {spec.bounds_epsilon:g}")],
+                    [bounds_query.call(epsilon=spec.bounds_epsilon)],
+                )
+            record = earlier
+        else:
+            outcome = self.release(bounds_query, epsilon=spec.bounds_epsilon, alpha=spec.alpha)
+            assert isinstance(outcome, Released)
+            record = outcome.record
+        cells = {c.statistic: c.value for c in record.cells}
+        info = spec.schema[column]
+        lo, hi = cells[auto_bounds.LABELS[0]], cells[auto_bounds.LABELS[1]]
+        if info.kind == "int":
+            lo, hi = int(lo), int(hi)
+        self._auto[(spec.name, column)] = (lo, hi, record.id)
+        return lo, hi, record.id
 
     def _estimate(
         self,
@@ -326,6 +387,7 @@ class Workspace:
         alpha: float,
         prepared: engine.Prepared,
         op: str,
+        used: dict[str, str] | None = None,
     ) -> ReleaseRecord:
         fingerprint = self.fingerprints.of(spec)
         outcome = self.ledger.charge(
@@ -336,6 +398,9 @@ class Workspace:
         self.events.emit(Event("charge", spec.name))
         try:
             cells = prepared.run()
+            note = _bounds_note(used or {})
+            if note:  # the card names the bounds releases this one clipped to
+                cells = [replace(c, mechanism=c.mechanism + note) for c in cells]
         except Exception:
             # Validation leaves only failures of the machine (disk, memory, a file that vanished)
             # here. What the analyst sees of one must not depend on the data: the same message
@@ -355,14 +420,14 @@ class Workspace:
             query=query.describe(),
             plan=query.to_json(),
             plan_hash=query.digest(),
-            cost_key=cache_key(cost, alpha),
+            cost_key=cache_key(cost, alpha) + auto_bounds.cost_suffix(used or {}),
             scalar=engine.is_scalar(query),
             cells=tuple(cells),
             epsilon=float(cost.epsilon),
             delta=float(cost.delta),
             rho=float(cost.rho),
             alpha=alpha,
-            mechanism=prepared.mechanism,
+            mechanism=prepared.mechanism + _bounds_note(used or {}),
             created=now(),
             by=tuple(query.by) or _counted(query),  # the group keys, or the column counted
             context=self.context(),
@@ -376,6 +441,17 @@ class Workspace:
         self, spec: SourceSpec, query: Query, op: str, cost: Cost, refusal: Refusal
     ) -> PrivacyError:
         return budget_refusal(spec, self.budget_state(spec.name), query, op, cost, refusal)
+
+
+def _with_bounds(spec: SourceSpec, bounds: dict[str, tuple[float, float]]) -> SourceSpec:
+    """``spec`` whose columns in ``bounds`` have those bounds, as if declared."""
+    schema = {c: replace(i, bounds=bounds[c]) if c in bounds else i for c, i in spec.schema.items()}
+    return replace(spec, schema=schema)
+
+
+def _bounds_note(used: dict[str, str]) -> str:
+    """What the mechanism text says about bounds from bounds releases."""
+    return "".join(f"; bounds of '{c}' from release {i}" for c, i in sorted(used.items()))
 
 
 def _counted(query: Query) -> tuple[str, ...]:

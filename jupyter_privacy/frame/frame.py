@@ -88,6 +88,8 @@ class SensitiveFrame:
             lines.append("  plan: " + "; ".join(s.describe() for s in self._steps))
         for col, info in self._schema().items():
             extra = f"  bounds {info.bounds}" if info.bounds else ""
+            if col in spec.auto_bounds and not self._steps:
+                extra += "  bounds auto (a charged release on first use)"
             if info.keys is not None:
                 extra += f"  {len(info.keys)} public keys"
             unit = "  (privacy unit)" if col == spec.privacy_unit else ""

@@ -276,7 +276,7 @@ class SensitiveSeries:
     @overload
     def _agg(
         self,
-        statistic: Literal["value_counts", "hist", "describe"],
+        statistic: Literal["value_counts", "hist", "describe", "bounds"],
         params: dict[str, Any],
         opts: ReleaseOptions,
     ) -> ReleaseTable | Estimate: ...
@@ -403,6 +403,18 @@ class SensitiveSeries:
         """
         levels: Any = tuple(q) if isinstance(q, list | tuple) else q
         return self._agg("quantile", {"q": levels}, opts)
+
+    @release_method
+    def bounds(self, **opts: Unpack[ReleaseOptions]) -> ReleaseTable | Estimate:
+        """Clipping bounds estimated from the data: DP quantiles at 1% (``lower``) and 99%
+        (``upper``) over a public ladder of candidates (0 and ±1, 2, 5 × 10^k), each with a rank
+        bound. What ``bounds="auto"`` at registration releases on a column's first use; the
+        column needs no declared bounds. See ``docs/bounds.md``.
+
+        Example:
+            >>> patients.income.bounds(epsilon=0.2)
+        """
+        return self._agg("bounds", {}, opts)
 
     @release_method
     def var(self, **opts: Unpack[ReleaseOptions]) -> Release | Estimate:

@@ -21,7 +21,7 @@ USAGE = """Usage:
   %privacy lineage               live lineage panel
   %privacy audit                 the audit log, and whether its hash chain verifies
   %privacy register PATH_OR_VAR --name N --epsilon E [--delta D] [--unit COL]
-                    [--max-rows K] [--bounds age=0:110,income=0:250000] [--keys state=CA|NY] [--dtypes visits=int]
+                    [--max-rows K] [--bounds age=0:110,income=auto | --bounds auto] [--keys state=CA|NY] [--dtypes visits=int]
                                  register a file, or a DataFrame variable (which is then replaced
                                  in the namespace by its guarded frame)
   %privacy export FILE           write a release manifest (public values only)
@@ -71,7 +71,7 @@ class PrivacyMagics(Magics):
         %privacy lineage         live lineage panel
         %privacy audit           audit log table; checks its hash chain
         %privacy register PATH_OR_VAR --name N --epsilon E [--delta D] [--unit COL]
-                 [--max-rows K] [--bounds col=lo:hi,...] [--keys col=a|b,...] [--dtypes col=int,...]
+                 [--max-rows K] [--bounds col=lo:hi|auto,... | auto] [--keys col=a|b,...] [--dtypes col=int,...]
         %privacy export FILE     release manifest for reviewers (public values only)
         %privacy replay FILE     replay a manifest without the data (``off`` to leave)
         """
@@ -119,8 +119,12 @@ class PrivacyMagics(Magics):
         except (argparse.ArgumentError, SystemExit):
             print(USAGE)
             return None
-        bounds = {}
-        for col, rng in _pairs(opts.bounds, "bounds").items():
+        whole_auto = opts.bounds == "auto"  # --bounds auto: every numeric column
+        bounds: dict[str, Any] = {}
+        for col, rng in ({} if whole_auto else _pairs(opts.bounds, "bounds")).items():
+            if rng == "auto":
+                bounds[col] = "auto"
+                continue
             lo, _, hi = rng.partition(":")
             try:
                 bounds[col] = (float(lo), float(hi))
@@ -145,7 +149,7 @@ class PrivacyMagics(Magics):
             privacy_unit=opts.unit,
             max_rows_per_unit=opts.max_rows,
             budget=Budget(opts.epsilon, opts.delta),
-            bounds=bounds,
+            bounds="auto" if whole_auto else bounds,
             keys=keys,
             dtypes=dtypes,
         )

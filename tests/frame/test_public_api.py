@@ -27,7 +27,7 @@ RELEASES = {
     "SensitiveFrame": {"count", "describe", "mean", "sum", "value_counts"},
     "SensitiveSeries": {
         "count", "sum", "mean", "median", "quantile", "var", "std", "min", "max",
-        "value_counts", "hist", "describe", "plot",
+        "value_counts", "hist", "describe", "plot", "bounds",
     },
     "SensitiveGroupBy": {"size", "count", "agg", "aggregate"},
     "GroupedSeries": {

@@ -32,6 +32,7 @@ def user_code(patients: jp.SensitiveFrame) -> None:
     assert_type(patients.age.quantile([0.1, 0.9]), ReleaseTable | Estimate)
     assert_type(patients.age.hist(bins=5, accuracy=3.0), ReleaseTable | Estimate)
     assert_type(patients.describe(alpha=0.1), ReleaseTable | Estimate)
+    assert_type(patients.income.bounds(epsilon=0.2), ReleaseTable | Estimate)
     assert_type(patients.value_counts(["state", "city"]), ReleaseTable | Estimate)
     assert_type(patients.groupby("state").size(delta=1e-7), ReleaseTable | Estimate)
     assert_type(patients.groupby("state").income.mean(), ReleaseTable | Estimate)

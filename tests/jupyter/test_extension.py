@@ -162,6 +162,23 @@ def test_the_register_magic_declares_column_kinds(shell: InteractiveShell) -> No
     assert frame.dtypes["income"] == "float" and frame.dtypes["city"] == "str"
 
 
+def test_the_register_magic_declares_auto_bounds(shell: InteractiveShell) -> None:
+    _run(
+        shell,
+        "%privacy register data/patients.csv --name one --epsilon 1 --unit patient_id "
+        "--dtypes patient_id=int,age=int --bounds age=0:110,income=auto",
+    )
+    _run(
+        shell,
+        "%privacy register data/patients.csv --name every --epsilon 1 --unit patient_id "
+        "--dtypes patient_id=int,age=int,income=float --bounds auto",
+    )
+    ws = jp.workspace()
+    assert ws.source("one").auto_bounds == ("income",)
+    assert ws.source("one").schema["age"].bounds == (0.0, 110.0)
+    assert ws.source("every").auto_bounds == ("age", "income")
+
+
 def test_releases_render_as_cards_with_text_fallbacks(shell: InteractiveShell) -> None:
     _run(shell, "import pandas as pd\ndf = pd.read_csv('data/patients.csv')")
     _run(shell, "r = df.age.mean(epsilon=0.3)")

@@ -307,7 +307,9 @@ ANY_PARAMS: list[dict[str, Any]] = [{}, {}, {}, {"raw": True}, {"bins": 3}]
 
 
 #: Drawn twice as often: the statistics whose keys or bins are derived (a share: key × condition).
-FAVOURED = ["hist", "hist", "hist", "value_counts", "agg", "var", "std", "describe", "proportion"]
+FAVOURED = [
+    "hist", "hist", "hist", "value_counts", "agg", "var", "std", "describe", "proportion", "bounds",
+]  # fmt: skip
 COLUMN_FOR = {
     "count": [None, None, "x", "s", "d"],
     "size": [None],
@@ -320,6 +322,7 @@ COLUMN_FOR = {
     "std": ["x", "x", "n", "d"],
     "agg": [None],
     "proportion": ["b", "b", "d", "x", "s"],  # a condition, a derived one, two that are not
+    "bounds": ["x", "n", "d", "s"],  # needs no bounds: unclipped values, ±inf, NaN; text refused
 }
 
 

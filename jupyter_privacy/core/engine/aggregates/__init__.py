@@ -1,7 +1,7 @@
 """One engine class per registered statistic (``core/aggregates.py``), looked up by name.
 
 Each module holds one family: counts, sums, moments (mean, var, std), quantiles (median,
-quantile, min, max), histograms, describe, proportion, agg. Adding a statistic is one registry entry and
+quantile, min, max), histograms, describe, proportion, bounds, agg. Adding a statistic is one registry entry and
 one class here; a test checks that every registry entry has its class.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from jupyter_privacy.core.engine.aggregates.agg import Agg
 from jupyter_privacy.core.engine.aggregates.base import Context, Prepared, Statistic
+from jupyter_privacy.core.engine.aggregates.bounds import Bounds
 from jupyter_privacy.core.engine.aggregates.counts import Count, Size, ValueCounts
 from jupyter_privacy.core.engine.aggregates.describe import Describe
 from jupyter_privacy.core.engine.aggregates.histograms import Histogram
@@ -32,6 +33,7 @@ CLASSES: tuple[type[Statistic], ...] = (
     Histogram,
     Describe,
     Proportion,
+    Bounds,
     Agg,
 )
 ENGINES: dict[str, Statistic] = {cls.name: cls() for cls in CLASSES}
