@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_accuracy.py [--releases 200] [--seed 11]
 
-Two experiments, each with a fixed synthetic data set and many independent releases:
+Four experiments, each with a fixed synthetic data set and many independent releases:
 
 1. the mean of 1,000 ages in [18, 90] (a clipped-normal and a uniform variant): the workbench's
    ``df.age.mean()`` against OpenDP's plain sum/len split (ε = 0.5 for a bounded integer sum with
@@ -17,6 +17,8 @@ Two experiments, each with a fixed synthetic data set and many independent relea
    values and of squares with ``make_laplace``, and five ``make_private_quantile``, ε/8 each per
    column), and against the count and the mean each released alone at describe's own share.
    ``--experiments describe`` runs only this one.
+4. ``bounds="auto"`` against symmetric power-of-two bounds as Tumult's ``get_bounds`` documents
+   them (``bounds_accuracy.py``; a quarter as many releases, each one several releases).
 
 Prints mean absolute errors (± one standard error), their ratio, and the published anchors from
 the field notes, which are quoted and not re-measured here. Never asserts.
@@ -35,6 +37,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+import bounds_accuracy
 import numpy as np
 import pandas as pd
 from machine import load_text, process_age_s
@@ -516,7 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--releases", type=int, default=200, help="releases per experiment")
     parser.add_argument("--seed", type=int, default=11, help="seed of the synthetic data")
     parser.add_argument(
-        "--experiments", default="mean,counts,describe", help="comma-separated subset to run"
+        "--experiments", default="mean,counts,describe,bounds", help="comma-separated subset"
     )
     args = parser.parse_args(argv)
     if args.releases < 2:
@@ -576,6 +579,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if described:
         print_describe(described)
         print(f"describe experiment took {describe_seconds:.1f} s")
+    if "bounds" in chosen:
+        print('\n## 4. bounds="auto" against power-of-two bounds (benchmarks/bounds_accuracy.py)')
+        bounds_accuracy.report(max(20, args.releases // 4), args.seed)
     age = process_age_s()
     since = f"; {age:.1f} s since process start, imports included" if age is not None else ""
     print(f"releases: {eps.i}; experiments took {time.perf_counter() - t0:.1f} s{since}")

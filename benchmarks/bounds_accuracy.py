@@ -6,7 +6,7 @@ Data: 5,000 rows, ``age`` uniform floats in [18, 89] and ``income`` lognormal (�
 fixed by ``seed``. For each release and column, two estimates of clipping bounds, each at ε = 1:
 
 - **ours**: the ``bounds`` release (``bounds="auto"``): OpenDP exponential-mechanism quantiles at
-  1% and 99% over the public 1-2-5 ladder (``core/auto_bounds.py``);
+  the 2% and 98% points over the public geometric ladder of ``core/auto_bounds.py``;
 - **baseline**: the behaviour Tumult Analytics' ``QueryBuilder.get_bounds`` documents: nulls, NaN
   and infinities dropped, symmetric bounds ``(-2^k, 2^k)`` chosen to perform well as clamping
   bounds, not to be tight. Its documentation does not give the exact rule, so this baseline
@@ -162,9 +162,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--releases", type=int, default=100)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    rows = run(args.releases, args.seed)
+    report(args.releases, args.seed)
+
+
+def report(releases: int, seed: int) -> None:
+    """Run the experiment and print its table and ratios (``bench_accuracy`` calls this too)."""
+    rows = run(releases, seed)
     stats = summary(rows)
-    print(f"bounds at ε = {EPSILON:g} on {ROWS:,} rows, {args.releases} releases, seed {args.seed}")
+    print(f"bounds at ε = {EPSILON:g} on {ROWS:,} rows, {releases} releases, seed {seed}")
     print(pd.DataFrame(stats).to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
     by = {(s["column"], s["method"]): s for s in stats}
     print("\nratios ours / baseline (same run; < 1 means ours is better for errors):")
