@@ -64,7 +64,7 @@ def _describe_shortfalls(cells: Sequence[Cell]) -> list[Shortfall]:
         rank = max((c.rank_error or 0.0) for c in mine.values())
         target = RANK_SHARE * count.value
         if rank > target:
-            values = f"{number_text(rank)} rows, {rank / count.value:.0%} of {count.value:,.0f}"
+            values = f"{number_text(rank)} rows, {_share(rank / count.value)} of {count.value:,.0f}"
             if "25%" in mine and "75%" in mine and count.value > 2:
                 per_row = (mine["75%"].value - mine["25%"].value) / (count.value / 2)
                 values += f"; ≈ ± {number_text(rank * per_row)} in value"
@@ -75,7 +75,7 @@ def _describe_shortfalls(cells: Sequence[Cell]) -> list[Shortfall]:
         for name, cell in mine.items():  # the mean's and std's value intervals
             half = _half(cell) if cell is not count else None
             if half is not None and scale > 0 and half > SPREAD_SHARE * scale:
-                achieved = f"± {number_text(half)}, {half / scale:.0%} of its std"
+                achieved = f"± {number_text(half)}, {_share(half / scale)} of its std"
                 found.append(
                     Shortfall(f"{name}{of}", achieved, half / (SPREAD_SHARE * scale), None)
                 )
@@ -94,7 +94,7 @@ def _table_shortfalls(cells: Sequence[Cell], statistic: str) -> list[Shortfall]:
     if halves and typical > 0 and max(halves) > COUNT_SHARE * typical:
         target = COUNT_SHARE * typical
         achieved = (
-            f"± {number_text(max(halves))} rows, {max(halves) / typical:.0%} of {typical:,.0f}"
+            f"± {number_text(max(halves))} rows, {_share(max(halves) / typical)} of {typical:,.0f}"
         )
         found.append(Shortfall("counts", achieved, max(halves) / target, target))
     for name in dict.fromkeys(c.statistic for c in cells if c not in counts):
@@ -102,7 +102,7 @@ def _table_shortfalls(cells: Sequence[Cell], statistic: str) -> list[Shortfall]:
         halves = [h for h in map(_half, mine) if h is not None]
         typical = _typical([abs(c.value) for c in mine])
         if halves and typical > 0 and max(halves) > SPREAD_SHARE * typical:
-            achieved = f"± {number_text(max(halves))}, {max(halves) / typical:.0%} of |{name}|"
+            achieved = f"± {number_text(max(halves))}, {_share(max(halves) / typical)} of |{name}|"
             found.append(Shortfall(name, achieved, max(halves) / (SPREAD_SHARE * typical), None))
     return found
 
@@ -151,6 +151,11 @@ def accuracy_note(
         what = " and ".join(dict.fromkeys(s.what.split(" of ")[0] for s in priced))
         more = f"{accurate} for the {what}, {more} for everything"
     return f"below the accuracy target at ε {epsilon:g}: {parts}. To meet it: {more}"
+
+
+def _share(x: float) -> str:
+    """A percentage that tells 5.1% from 5% (the targets' own size)."""
+    return f"{x:.1%}" if x < 0.2 else f"{x:.0%}"
 
 
 def _round_up(value: float) -> str:

@@ -145,8 +145,10 @@ def table_html(t: ReleaseTable) -> str:
         f"{escape(t.meta.mechanism)} · {escape(_table_note(t))} · release {escape(t.id)}</div>"
     )
     if t.cells:
+        verdict, at, rest = accuracy_text(t).partition(" at ε")
         head += (
-            f'<div class="jpp-accuracy" style="font-size:0.85em">{escape(accuracy_text(t))}</div>'
+            f'<div class="jpp-accuracy" style="font-size:0.85em"><strong>{escape(verdict)}</strong>'
+            f"{escape(at + rest)}</div>"
         )
 
     if t.cells:

@@ -34,7 +34,7 @@ def test_describe_meets_the_target_when_ranks_and_intervals_are_tight() -> None:
 
 def test_describe_names_what_misses_and_asks_for_the_accuracy_that_meets_it() -> None:
     note = accuracy_note(describe_cells(rank=120, mean_half=0.5), 0.1, "d.x.describe()")
-    assert "quantiles of x ± 120 rows, 12% of 1,000" in note
+    assert "quantiles of x ± 120 rows, 12.0% of 1,000" in note
     # 5% of the count's lower end, 990 rows
     assert note.endswith("To meet it: d.x.describe(accuracy=49)")
     # quartiles 40..60 over 500 rows: 0.04 per row, so 120 rows ≈ ± 4.8
