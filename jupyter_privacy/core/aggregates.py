@@ -278,7 +278,7 @@ _ENTRIES = (
     ),
     Aggregate(
         "bounds",
-        "clipping bounds: the 1% and 99% points over a public grid (bounds='auto')",
+        "clipping bounds: the 2% and 98% points over a public grid (bounds='auto')",
         "required",
         number=True,
         grouped=False,

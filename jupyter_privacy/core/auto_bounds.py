@@ -83,6 +83,25 @@ def needed(query: Query, auto: tuple[str, ...], schema: Mapping[str, ColumnInfo]
     return [c for c in schema if c in auto and c in wanted]
 
 
+#: Stand-in bounds while no bounds are released: the grid's extent (so a plan refused for any
+#: bounds the grid could release is refused before anything is spent), and a second pair that
+#: differs in one end, to see whether the plan's answer reads a column's bounds at all.
+STAND_IN = (-(10.0 ** DECADES[1]), 10.0 ** DECADES[1])
+STAND_IN_OTHER = (-(10.0 ** DECADES[1]), 10.0 ** (DECADES[1] - 1))
+
+
+def reads(query: Query, schema: Mapping[str, ColumnInfo]) -> list[str]:
+    """The columns of the plan's final ``schema`` whose bounds its statistic reads."""
+    rule = AGGREGATES.get(query.statistic)
+    if rule is None or (not rule.numeric and query.statistic != "agg"):
+        return []
+    if query.statistic == "agg":
+        return [str(col) for col, _ in dict(query.params).get("spec", ())]
+    if query.column is None and rule.without_column == "columns":
+        return [c for c, i in schema.items() if i.numeric]
+    return [str(query.column)] if isinstance(query.column, str) else []
+
+
 def cost_suffix(used: Mapping[str, str]) -> str:
     """Appended to a release's cost key: the bounds releases it used, by column."""
     return "".join(f";bounds:{c}={i}" for c, i in sorted(used.items()))
@@ -99,12 +118,15 @@ __all__ = [
     "EPSILON_SHARE",
     "LABELS",
     "LEVELS",
+    "STAND_IN",
+    "STAND_IN_OTHER",
     "STATISTIC",
     "STEPS_PER_DECADE",
     "cost_suffix",
     "default_epsilon",
     "grid",
     "needed",
+    "reads",
     "used_in",
     "widen",
 ]

@@ -155,6 +155,14 @@ def declare(data: Any, declared: SourceDeclaration) -> SourceSpec:
     auto = check_auto(name, schema, unit, auto)
     if auto_all:
         auto = tuple(c for c, i in schema.items() if i.numeric and i.bounds is None and c != unit)
+        if not auto:  # e.g. a CSV whose columns are all text until dtypes= says otherwise
+            raise PolicyError(
+                "register",
+                name,
+                "bounds='auto' found no int or float column without bounds",
+                [("columns", ", ".join(f"{c}: {i.kind}" for c, i in schema.items()))],
+                ["dtypes={'income': 'float'}", "bounds={'income': 'auto'}"],
+            )
     return SourceSpec(
         name=name,
         data=handle,

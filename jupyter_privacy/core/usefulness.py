@@ -29,6 +29,7 @@ from jupyter_privacy.core.release import Cell, number_text
 COUNT_SHARE = 0.10
 RANK_SHARE = 0.05
 SPREAD_SHARE = 0.10
+MIN_ACCURACY = 2.0  # rows: below this no ε meets a describe's accuracy= (rank errors add 1)
 #: statistics whose cells count rows (and so never go below zero)
 COUNTS = tuple(a.name for a in AGGREGATES.values() if a.feasible == NON_NEGATIVE)
 
@@ -53,14 +54,16 @@ def _column(c: Cell) -> str:
     return str(c.key[0]) if c.key else ""
 
 
-def _describe_shortfalls(cells: Sequence[Cell]) -> list[Shortfall]:
+def _describe_shortfalls(cells: Sequence[Cell]) -> list[Shortfall] | None:
     found: list[Shortfall] = []
+    judged = False
     for column in dict.fromkeys(_column(c) for c in cells):
         mine = {c.statistic: c for c in cells if _column(c) == column}
         count, std = mine.get("count"), mine.get("std")
         of = f" of {column}" if column else ""
         if count is None or count.value < 1:
             continue
+        judged = True
         rank = max((c.rank_error or 0.0) for c in mine.values())
         target = RANK_SHARE * count.value
         if rank > target:
@@ -70,7 +73,8 @@ def _describe_shortfalls(cells: Sequence[Cell]) -> list[Shortfall]:
                 values += f"; ≈ ± {number_text(rank * per_row)} in value"
             # the call asks for the target at the count's lower end, so it holds on a re-run
             floor = RANK_SHARE * max(1.0, count.ci_low if count.ci_low is not None else 0.0)
-            found.append(Shortfall(f"quantiles{of}", f"± {values}", rank / target, floor))
+            ask = floor if floor >= MIN_ACCURACY else None  # a rank error is never under 1 row
+            found.append(Shortfall(f"quantiles{of}", f"± {values}", rank / target, ask))
         scale = std.value if std is not None else 0.0
         for name, cell in mine.items():  # the mean's and std's value intervals
             half = _half(cell) if cell is not count else None
@@ -79,18 +83,20 @@ def _describe_shortfalls(cells: Sequence[Cell]) -> list[Shortfall]:
                 found.append(
                     Shortfall(f"{name}{of}", achieved, half / (SPREAD_SHARE * scale), None)
                 )
-    return found
+    return found if judged else None
 
 
 def _typical(values: Sequence[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-def _table_shortfalls(cells: Sequence[Cell], statistic: str) -> list[Shortfall]:
+def _table_shortfalls(cells: Sequence[Cell], statistic: str) -> list[Shortfall] | None:
     found: list[Shortfall] = []
+    judged = False
     counts = [c for c in cells if c.statistic in COUNTS or statistic in COUNTS]
     halves = [h for h in map(_half, counts) if h is not None]
     typical = _typical([c.value for c in counts])
+    judged |= bool(halves) and typical > 0
     if halves and typical > 0 and max(halves) > COUNT_SHARE * typical:
         target = COUNT_SHARE * typical
         achieved = (
@@ -101,10 +107,11 @@ def _table_shortfalls(cells: Sequence[Cell], statistic: str) -> list[Shortfall]:
         mine = [c for c in cells if c.statistic == name and c not in counts]
         halves = [h for h in map(_half, mine) if h is not None]
         typical = _typical([abs(c.value) for c in mine])
+        judged |= bool(halves) and typical > 0
         if halves and typical > 0 and max(halves) > SPREAD_SHARE * typical:
             achieved = f"± {number_text(max(halves))}, {_share(max(halves) / typical)} of |{name}|"
             found.append(Shortfall(name, achieved, max(halves) / (SPREAD_SHARE * typical), None))
-    return found
+    return found if judged else None
 
 
 def is_summary(cells: Sequence[Cell]) -> bool:
@@ -113,8 +120,10 @@ def is_summary(cells: Sequence[Cell]) -> bool:
     return any(c.statistic in COUNTS and _column(c) in ranked for c in cells)
 
 
-def shortfalls(cells: Sequence[Cell], statistic: str | None = None) -> list[Shortfall]:
-    """The statistics of one release that miss the accuracy target (empty when it meets it)."""
+def shortfalls(cells: Sequence[Cell], statistic: str | None = None) -> list[Shortfall] | None:
+    """The statistics of one release that miss the accuracy target (empty when it meets it;
+    None when nothing in it can be judged: quantiles without a released row count, a count of
+    zero)."""
     if statistic == "describe" or (statistic is None and is_summary(cells)):
         return _describe_shortfalls(cells)
     return _table_shortfalls(cells, statistic or "")
@@ -134,6 +143,8 @@ def accuracy_note(
     """One sentence for the release's card: meets the target, or what misses it and the call
     that would meet it (``accuracy=`` where the statistic takes it, else about how much ε)."""
     missed = shortfalls(cells, statistic)
+    if missed is None:
+        return f"accuracy not judged at ε {epsilon:g}: no row count or interval to judge it by"
     if not missed:
         return f"meets the accuracy target at ε {epsilon:g}"
     parts = "; ".join(f"{s.what} {s.achieved}" for s in missed)
@@ -146,6 +157,8 @@ def accuracy_note(
     if len(priced) == len(missed):
         return f"below the accuracy target at ε {epsilon:g}: {parts}. To meet it: {accurate}"
     worst = max(s.ratio for s in missed)
+    if not math.isfinite(epsilon * worst):
+        return f"below the accuracy target at ε {epsilon:g}: {parts}"
     more = f"about {with_option(call, f'epsilon={_round_up(epsilon * worst)}')}"
     if priced:
         what = " and ".join(dict.fromkeys(s.what.split(" of ")[0] for s in priced))

@@ -11,6 +11,7 @@ stores each live in a module of their own; this one only orders the steps.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import uuid
 from collections.abc import Callable
@@ -225,7 +226,8 @@ class Workspace:
         used: dict[str, str] = {}
         try:
             if spec.auto_bounds:
-                spec, used = self._with_auto_bounds(spec, query, op, dry_run)
+                asked = _Asked(epsilon, accuracy, alpha, delta, dry_run)
+                spec, used = self._with_auto_bounds(spec, query, op, asked)
             checked = validate(spec, query)
             alpha_v = check_alpha(spec.alpha if alpha is None else alpha, spec.name, op)
             eps = requested_epsilon(spec, query, op, epsilon, accuracy, alpha_v, delta)
@@ -277,23 +279,57 @@ class Workspace:
         return Released(record, replayed=False)
 
     def _with_auto_bounds(
-        self, spec: SourceSpec, query: Query, op: str, dry_run: bool
+        self, spec: SourceSpec, query: Query, op: str, asked: _Asked
     ) -> tuple[SourceSpec, dict[str, str]]:
         """``spec`` with the released bounds of the auto columns ``query`` needs, and the ids of
         those bounds releases. The plan is first validated with stand-in bounds, so a plan that
         would be refused anyway spends nothing on bounds; a bounds release that is not in the
         ledger yet is made (charged, recorded) here, except for a dry run, which is refused."""
-        wanted = auto_bounds.needed(query, spec.auto_bounds, spec.schema)
+        wanted = _bounds_read(spec, query)
         if not wanted:
             return spec, {}
-        stand_in = {c: (0.0, 1.0) for c in wanted}
-        validate(_with_bounds(spec, stand_in), query)
+        stand_in = dict.fromkeys(spec.auto_bounds, auto_bounds.STAND_IN)
+        self._preflight(_with_bounds(spec, stand_in), query, op, asked, wanted)
         found: dict[str, tuple[float, float]] = {}
         used: dict[str, str] = {}
         for col in wanted:
-            lo, hi, rid = self._auto_bounds(spec, col, op, dry_run)
+            lo, hi, rid = self._auto_bounds(spec, col, op, asked.dry_run)
             found[col], used[col] = (lo, hi), rid
         return _with_bounds(spec, found), used
+
+    def _preflight(
+        self, stand_in: SourceSpec, query: Query, op: str, asked: _Asked, wanted: list[str]
+    ) -> None:
+        """Refuse before any bounds release is charged what the query would be refused anyway:
+        its plan and options, and a budget that cannot pay the bounds and the query together
+        (``accuracy=`` is priced on the released bounds, so only its bounds are counted)."""
+        checked = validate(stand_in, query)
+        alpha_v = check_alpha(
+            stand_in.alpha if asked.alpha is None else asked.alpha, query.source, op
+        )
+        # with accuracy=, only validated here: its ε is priced on the released bounds
+        eps = requested_epsilon(
+            stand_in, query, op, asked.epsilon, asked.accuracy, alpha_v, asked.delta
+        )
+        priced = price(stand_in, eps, asked.delta, op)
+        if asked.dry_run or self.manifest is not None:
+            return
+        cost = Cost()
+        if asked.accuracy is None:
+            cost = (
+                priced.cost if checked.cells is None else Cost(priced.cost.epsilon, priced.cost.rho)
+            )
+        for col in wanted:
+            if (stand_in.name, col) in self._auto:
+                continue
+            bounds = price(stand_in, stand_in.bounds_epsilon, None, op).cost
+            key = cache_key(Cost(bounds.epsilon, bounds.rho), stand_in.alpha)
+            bounds_query = Query(stand_in.name, (), auto_bounds.STATISTIC, col)
+            if self.store.lookup(stand_in, bounds_query.digest(), key) is None:
+                cost = cost + Cost(bounds.epsilon, bounds.rho)
+        total, spent = self.ledger.totals(stand_in.name)
+        if not fits(cost, spent, total, stand_in.budget.mode):
+            raise self._refusal(stand_in, query, op, cost, Refusal(spent, total))
 
     def _auto_bounds(
         self, spec: SourceSpec, column: str, op: str, dry_run: bool
@@ -325,8 +361,9 @@ class Workspace:
         cells = {c.statistic: c.value for c in record.cells}
         info = spec.schema[column]
         lo, hi = cells[auto_bounds.LABELS[0]], cells[auto_bounds.LABELS[1]]
-        if info.kind == "int":
-            lo, hi = int(lo), int(hi)
+        if info.kind == "int":  # outward to whole numbers, still strictly increasing
+            lo, hi = math.floor(lo), math.ceil(hi)
+            hi = max(hi, lo + 1)
         self._auto[(spec.name, column)] = (lo, hi, record.id)
         return lo, hi, record.id
 
@@ -441,6 +478,36 @@ class Workspace:
         self, spec: SourceSpec, query: Query, op: str, cost: Cost, refusal: Refusal
     ) -> PrivacyError:
         return budget_refusal(spec, self.budget_state(spec.name), query, op, cost, refusal)
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """The options a release was asked with (what the bounds preflight checks)."""
+
+    epsilon: float | None
+    accuracy: float | None
+    alpha: float | None
+    delta: float | None
+    dry_run: bool
+
+
+def _bounds_read(spec: SourceSpec, query: Query) -> list[str]:
+    """The auto columns whose bounds the plan's answer reads: those whose stand-in bounds, when
+    changed, change the bounds of a column its statistic reads (a ``clip`` or a comparison reads
+    none). Public: the plan and the schema only."""
+    candidates = auto_bounds.needed(query, spec.auto_bounds, spec.schema)
+    if not candidates:
+        return []
+    wide = dict.fromkeys(spec.auto_bounds, auto_bounds.STAND_IN)
+    base = validate(_with_bounds(spec, wide), query).schema
+    read = auto_bounds.reads(query, base)
+    found = []
+    for col in candidates:
+        other = {**wide, col: auto_bounds.STAND_IN_OTHER}
+        moved = validate(_with_bounds(spec, other), query).schema
+        if any(base.get(r) != moved.get(r) for r in read):
+            found.append(col)
+    return found
 
 
 def _with_bounds(spec: SourceSpec, bounds: dict[str, tuple[float, float]]) -> SourceSpec:

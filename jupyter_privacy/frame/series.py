@@ -406,9 +406,9 @@ class SensitiveSeries:
 
     @release_method
     def bounds(self, **opts: Unpack[ReleaseOptions]) -> ReleaseTable | Estimate:
-        """Clipping bounds estimated from the data: DP quantiles at 1% (``lower``) and 99%
-        (``upper``) over a public ladder of candidates (0 and ±1, 2, 5 × 10^k), each with a rank
-        bound. What ``bounds="auto"`` at registration releases on a column's first use; the
+        """Clipping bounds estimated from the data: DP quantiles at 2% (``lower``) and 98%
+        (``upper``) over a public geometric ladder of candidates (0 and ±10^(j/500) from 0.01
+        to 10¹²), each with a rank bound. What ``bounds="auto"`` at registration releases on a column's first use; the
         column needs no declared bounds. See ``docs/bounds.md``.
 
         Example:

@@ -15,6 +15,7 @@ from jupyter_privacy.core.errors import (
     InvalidArgumentError,
     MissingBoundsError,
     PolicyError,
+    PrivacyError,
     UnsupportedOperationError,
 )
 from jupyter_privacy.core.expr import Expr
@@ -184,6 +185,51 @@ def test_a_plan_refused_anyway_spends_nothing_on_bounds(ws: Workspace) -> None:
     with pytest.raises(MissingBoundsError):
         ws.run(Query("p", (), "mean", "age"), epsilon=1.0)  # age is neither declared nor auto
     assert spent(ws) == 0 and ws.releases("p") == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"epsilon": -1.0}, {"epsilon": 1.0, "alpha": 2.0}, {"accuracy": -3.0}, {"epsilon": 9.5}],
+    ids=["bad epsilon", "bad alpha", "bad accuracy", "bounds and query exceed the budget"],
+)
+def test_options_and_budget_are_checked_before_the_bounds_are_charged(
+    ws: Workspace, options: dict[str, float]
+) -> None:
+    register(ws, {"income": "auto"})  # budget 10, bounds at 1: 1 + 9.5 does not fit
+    with pytest.raises(PrivacyError):
+        ws.run(Query("p", (), "mean", "income"), **options)
+    assert spent(ws) == 0 and ws.releases("p") == []
+
+
+def test_a_plan_that_reads_no_auto_bounds_pays_for_none(ws: Workspace) -> None:
+    register(ws, {"income": "auto", "age": (0, 110)})
+    clipped = Step("assign", Expr("clip", (Expr.col("income"), 0.0, 2e5)), "income")
+    rich = Step("assign", Expr("gt", (Expr.col("income"), Expr("lit", (5e4,)))), "rich")
+    selected = Step("select", columns=("pid", "age"))
+    for query in (
+        Query("p", (clipped,), "mean", "income"),  # clip sets the bounds itself
+        Query("p", (rich,), "value_counts", "rich"),  # a comparison reads no bounds
+        Query("p", (selected,), "mean"),  # income is not in the selection
+    ):
+        out = ws.run(query, epsilon=1.0)
+        assert isinstance(out, Release | ReleaseTable)
+        assert "bounds of" not in out.mechanism
+    assert not [r for r in ws.releases("p") if r.plan and r.plan["statistic"] == "bounds"]
+
+
+def test_int_bounds_round_outward_and_stay_increasing(ws: Workspace) -> None:
+    register(ws, {"visits": "auto"})
+    out = ws.run(Query("p", (), "mean", "visits"), epsilon=1.0)
+    bounds = next(r for r in ws.releases("p") if r.plan and r.plan["statistic"] == "bounds")
+    low, high = (c.value for c in bounds.cells)
+    assert isinstance(out, Release) and low <= float(out) <= high
+
+
+def test_auto_for_the_whole_source_with_no_numeric_column_is_refused(ws: Workspace) -> None:
+    with pytest.raises(PolicyError, match="found no int or float column"):
+        ws.register(
+            pd.DataFrame({"s": ["a", "b"]}), name="q", budget=Budget(epsilon=1.0), bounds="auto"
+        )
 
 
 def test_a_dry_run_before_the_bounds_exist_is_refused_and_spends_nothing(ws: Workspace) -> None:

@@ -91,3 +91,19 @@ def test_following_the_cards_advice_meets_the_target(home: Path) -> None:
     second = d.x.describe(accuracy=accuracy)
     assert isinstance(second, ReleaseTable)
     assert not [s for s in shortfalls(second.cells, "describe") if s.what.startswith("quantiles")]
+
+
+def test_nothing_to_judge_is_said_not_passed_off_as_meeting_the_target() -> None:
+    empty = describe_cells(rank=9000, mean_half=1.0)
+    empty[0] = c("count", 0, 10)  # an empty column: 9,000 rows of rank error judge nothing
+    quantiles_only = [c("25%", 1.0, rank=3000), c("75%", 2.0, rank=3000)]
+    zero_counts = [Cell((k,), "count", 0, -3000, 3000, None, "t") for k in "ab"]
+    for cells in (empty, quantiles_only, zero_counts):
+        assert shortfalls(cells) is None
+        assert accuracy_note(cells, 0.001, "d.x.f()").startswith("accuracy not judged")
+
+
+def test_no_accuracy_below_what_any_epsilon_can_buy_is_suggested() -> None:
+    small = [c("count", 20, 2), c("mean", 5, 0.1), c("std", 3, 0.1), c("50%", 5.0, rank=4)]
+    note = accuracy_note(small, 1.0, "d.x.describe()")
+    assert "accuracy=" not in note and "about d.x.describe(epsilon=" in note
