@@ -376,10 +376,19 @@ def describe_experiment(
     releases: int,
     eps: Epsilons,
     frame_level: bool,
+    not_null: bool = False,
 ) -> list[DescribeResult]:
+    """``not_null``: the columns are declared so, and share one row count (so does the
+    baseline: one count and seven measurements per column, an even split)."""
     name = "describe_" + label.split()[0].replace("-", "_")
-    df = jp.register(frame, name=name, budget=jp.Budget(epsilon=1e9), bounds=bounds)
     cols = list(bounds)
+    df = jp.register(
+        frame,
+        name=name,
+        budget=jp.Budget(epsilon=1e9),
+        bounds=bounds,
+        not_null=cols if not_null else (),
+    )
     truth = {
         c: {
             "count": float(len(frame)),
@@ -423,7 +432,9 @@ def describe_experiment(
         for _ in range(releases):
             n = float(series.count(epsilon=count_share + eps.next() - EPSILON))
             m1 = float(series.mean(epsilon=mean_share + eps.next() - EPSILON))
-            m2 = float(series.mean(epsilon=mean_share + count_share + eps.next() - EPSILON))
+            # the count's share this column's mean uses: a shared count's, split over the columns
+            its_count = count_share / len(cols) if not_null else count_share
+            m2 = float(series.mean(epsilon=mean_share + its_count + eps.next() - EPSILON))
             alone.append(
                 {
                     "count": abs(
@@ -435,7 +446,9 @@ def describe_experiment(
             )
         lo, hi = bounds[c]
         integer = frame[c].dtype.kind in "iu"
-        chains = opendp_describe_chains(lo, hi, integer, EPSILON / (8 * len(cols)))
+        measurements = 1 + 7 * len(cols) if not_null else 8 * len(cols)
+        # a shared count: each column's count chain stands in for it (the same ε, the same law)
+        chains = opendp_describe_chains(lo, hi, integer, EPSILON / measurements)
         data = frame[c].to_numpy().astype(np.int64 if integer else np.float64)
         fdata = data.astype(np.float64)
         base: list[dict[str, float]] = []
@@ -566,6 +579,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             bounded = {k: v for k, v in PATIENT_BOUNDS.items()}
             described += describe_experiment(
                 "patients (frame-level)", patients(DESCRIBE_ROWS), bounded, args.releases, eps, True
+            )
+            described += describe_experiment(
+                "patients (frame-level, not_null)",
+                patients(DESCRIBE_ROWS),
+                bounded,
+                args.releases,
+                eps,
+                True,
+                not_null=True,
             )
             describe_seconds = time.perf_counter() - t_describe
     finally:

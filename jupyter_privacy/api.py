@@ -152,6 +152,7 @@ def register(
     default_epsilon: float = DEFAULT_EPSILON,
     alpha: float = DEFAULT_ALPHA,
     bounds_epsilon: float | None = None,
+    not_null: Sequence[str] = (),
 ) -> SensitiveFrame:
     """Register a CSV or Parquet path, or a pandas or polars frame, as a sensitive source.
 
@@ -182,6 +183,10 @@ def register(
         default_epsilon: The ε of a release that names none.
         alpha: The default interval level is ``1 - alpha``.
         bounds_epsilon: The ε of each automatic bounds release (default: ``default_epsilon``).
+        not_null: Columns that never hold a null, e.g. ``["age", "income"]``. A null found
+            there anyway is read as 0 (or the bound nearest to 0), ``""`` or ``False``, never
+            refused. A whole-table ``describe`` then releases one row count for all of them
+            instead of one non-null count per column.
 
     Returns:
         A guarded frame, pandas-shaped, whose rows are never shown.
@@ -203,6 +208,7 @@ def register(
         default_epsilon=default_epsilon,
         alpha=alpha,
         bounds_epsilon=bounds_epsilon,
+        not_null=not_null,
     )
     spec = ws.add_source(data, declared)
     with contextlib.suppress(TypeError):  # paths cannot be weakly referenced, nor displayed

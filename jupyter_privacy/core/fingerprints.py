@@ -1,4 +1,5 @@
-"""Data versions: a keyed hash of each source's content, so replays match only the same data.
+"""Data versions: a keyed hash of each source's content and of its declaration (kinds, bounds,
+keys, nullability, contribution bound), so replays match only the same data read the same way.
 
 Keyed with a per-workspace secret: an unkeyed content hash in the ledger would let someone who
 knows all rows but one test guesses for the last. The hash is kept in the ledger and never
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import json
 import os
 import secrets
 import threading
@@ -19,6 +21,18 @@ from typing import Any
 from jupyter_privacy.core import engine
 from jupyter_privacy.core.errors import PolicyError
 from jupyter_privacy.core.source import SourceSpec
+
+
+def declaration(spec: SourceSpec) -> str:
+    """How the source is read, as registered: a column with automatic bounds counts as "auto"
+    whichever bounds its release gave (they are keyed separately, by the release's id)."""
+    columns = {
+        c: {**i.to_json(), "bounds": "auto"} if c in spec.auto_bounds else i.to_json()
+        for c, i in spec.schema.items()
+    }
+    return json.dumps(
+        [columns, spec.privacy_unit, spec.max_rows_per_unit], sort_keys=True, default=repr
+    )
 
 
 class Fingerprints:
@@ -34,12 +48,12 @@ class Fingerprints:
             self._cache.pop(name, None)
 
     def of(self, spec: SourceSpec) -> str:
-        stamp = engine.data_stamp(spec.data)
+        stamp = (engine.data_stamp(spec.data), declaration(spec))
         cached = self._cache.get(spec.name)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        digest = hmac.new(self._secret(), engine.fingerprint(spec.data).encode(), "sha256")
-        fp = digest.hexdigest()[:16]
+        content = f"{engine.fingerprint(spec.data)}\n{stamp[1]}"
+        fp = hmac.new(self._secret(), content.encode(), "sha256").hexdigest()[:16]
         with self._lock:
             self._cache[spec.name] = (stamp, fp)
         return fp

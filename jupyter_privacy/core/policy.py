@@ -24,6 +24,7 @@ SOURCE_KEYS = {
     "default_epsilon",
     "alpha",
     "bounds_epsilon",
+    "not_null",
 }
 
 
@@ -113,6 +114,7 @@ def _load_policy(path: Path) -> Policy:
             default_epsilon=entry.get("default_epsilon", epsilon),
             alpha=entry.get("alpha", alpha),
             bounds_epsilon=entry.get("bounds_epsilon"),
+            not_null=entry.get("not_null", ()),
         )
         sources.append(SourcePolicy((path.parent / entry["path"]).resolve(), declaration))
     curator = _curator(path, data["curator"]) if "curator" in data else None

@@ -10,7 +10,7 @@ column is never a float (two ids above 2⁵³ would merge into one person).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jupyter_privacy.core import engine
@@ -53,6 +53,8 @@ class SourceDeclaration:
     alpha: float = DEFAULT_ALPHA
     #: The ε of each automatic bounds release; None: ``auto_bounds.default_epsilon``.
     bounds_epsilon: float | None = None
+    #: Columns that never hold a null: a null found there is read as ``schema.fill_value``.
+    not_null: Sequence[str] = ()
 
     @staticmethod
     def from_description(described: Mapping[str, Any]) -> SourceDeclaration:
@@ -77,6 +79,7 @@ class SourceDeclaration:
             default_epsilon=described.get("default_epsilon", DEFAULT_EPSILON),
             alpha=described.get("alpha", DEFAULT_ALPHA),
             bounds_epsilon=described.get("bounds_epsilon"),
+            not_null=tuple(c for c, i in columns.items() if i.get("nullable", True) is False),
         )
 
 
@@ -153,6 +156,7 @@ def declare(data: Any, declared: SourceDeclaration) -> SourceSpec:
     check_columns(name, kinds, unit, {**bounds, **dict.fromkeys(auto)}, key_lists, kinds_declared)
     schema = build_schema(name, kinds, unit, bounds, key_lists)
     auto = check_auto(name, schema, unit, auto)
+    schema = declare_not_null(name, schema, unit, declared.not_null)
     if auto_all:
         auto = tuple(c for c, i in schema.items() if i.numeric and i.bounds is None and c != unit)
         if not auto:  # e.g. a CSV whose columns are all text until dtypes= says otherwise
@@ -242,6 +246,42 @@ def check_auto(
                 [f"dtypes={{{col!r}: 'float'}}", f"keys={{{col!r}: [...]}}"],
             )
     return tuple(c for c in schema if c in auto)
+
+
+def declare_not_null(
+    source: str, schema: Mapping[str, ColumnInfo], unit: str | None, not_null: object
+) -> dict[str, ColumnInfo]:
+    """The schema with ``not_null`` columns marked so (the privacy unit's nulls are dropped,
+    never filled: it cannot be one)."""
+    fix = ["not_null=['age', 'income']"]
+    if isinstance(not_null, str | bytes) or not isinstance(not_null, Sequence):
+        raise PolicyError("register", source, "not_null must be a list of column names", [], fix)
+    for col in not_null:
+        if not isinstance(col, str) or col not in schema:
+            raise PolicyError(
+                "register",
+                source,
+                f"not_null names '{col}', which is not a column",
+                [("columns", ", ".join(schema))],
+                fix,
+            )
+        if col == unit:
+            raise PolicyError(
+                "register",
+                source,
+                f"the privacy unit '{unit}' cannot be not_null: rows without one are dropped",
+                [],
+                [f"not_null=[...]  # without {unit!r}"],
+            )
+        if schema[col].kind not in PHYSICAL:
+            raise PolicyError(
+                "register",
+                source,
+                f"not_null was given for '{col}', which is {schema[col].kind}",
+                [("column", f"{col}: {schema[col].kind}")],
+                [f"dtypes={{{col!r}: 'float'}}"],
+            )
+    return {c: replace(i, nullable=False) if c in not_null else i for c, i in schema.items()}
 
 
 def check_dtypes(dtypes: object, source: str) -> dict[str, Kind]:

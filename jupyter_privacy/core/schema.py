@@ -43,6 +43,9 @@ class ColumnInfo:
     kind: Kind
     bounds: tuple[float, float] | None = None
     keys: tuple[Scalar, ...] | None = None
+    #: False only where the registration declared the column ``not_null`` (its nulls are read
+    #: as ``fill_value``) and for what keeps that true (clip, a same-kind cast, the column).
+    nullable: bool = True
 
     @property
     def numeric(self) -> bool:
@@ -53,7 +56,20 @@ class ColumnInfo:
             "kind": self.kind,
             "bounds": list(self.bounds) if self.bounds else None,
             "keys": list(self.keys) if self.keys is not None else None,
+            "nullable": self.nullable,
         }
+
+
+def fill_value(info: ColumnInfo) -> Scalar:
+    """What a null in a ``not_null`` column is read as: public, so one person's null moves any
+    statistic no more than another value would. A number is 0, or the bound nearest to 0."""
+    if info.kind == "bool":
+        return False
+    if info.kind == "str":
+        return ""
+    lo, hi = info.bounds if info.bounds is not None else (0, 0)
+    zero = min(max(0, lo), hi)
+    return math.ceil(zero) if info.kind == "int" else float(zero)
 
 
 Schema = Mapping[str, ColumnInfo]
@@ -405,7 +421,7 @@ def _infer(expr: Expr, schema: Schema, source: str) -> ColumnInfo:
         if lo > hi:
             raise _bad_constant(expr, source, "clip bounds are reversed", f".clip({hi!r}, {lo!r})")
         whole = inner.kind == "int" and isinstance(lo, int) and isinstance(hi, int)
-        return ColumnInfo("int" if whole else "float", (lo, hi))
+        return ColumnInfo("int" if whole else "float", (lo, hi), nullable=inner.nullable)
     if op == "fillna":
         v = a[1]
         if inner.kind not in _EQUATABLE or v is None or not fits_kind(v, inner.kind):

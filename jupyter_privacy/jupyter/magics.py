@@ -22,6 +22,7 @@ USAGE = """Usage:
   %privacy audit                 the audit log, and whether its hash chain verifies
   %privacy register PATH_OR_VAR --name N --epsilon E [--delta D] [--unit COL]
                     [--max-rows K] [--bounds age=0:110,income=auto | --bounds auto] [--keys state=CA|NY] [--dtypes visits=int]
+                    [--not-null age,income]
                                  register a file, or a DataFrame variable (which is then replaced
                                  in the namespace by its guarded frame)
   %privacy export FILE           write a release manifest (public values only)
@@ -41,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bounds", default="")
     p.add_argument("--keys", default="")
     p.add_argument("--dtypes", default="")
+    p.add_argument("--not-null", default="")
     return p
 
 
@@ -72,6 +74,7 @@ class PrivacyMagics(Magics):
         %privacy audit           audit log table; checks its hash chain
         %privacy register PATH_OR_VAR --name N --epsilon E [--delta D] [--unit COL]
                  [--max-rows K] [--bounds col=lo:hi|auto,... | auto] [--keys col=a|b,...] [--dtypes col=int,...]
+                 [--not-null col,...]
         %privacy export FILE     release manifest for reviewers (public values only)
         %privacy replay FILE     replay a manifest without the data (``off`` to leave)
         """
@@ -152,6 +155,7 @@ class PrivacyMagics(Magics):
             bounds="auto" if whole_auto else bounds,
             keys=keys,
             dtypes=dtypes,
+            not_null=[c.strip() for c in opts.not_null.split(",") if c.strip()],
         )
         if is_variable:
             others = [

@@ -26,7 +26,12 @@ IMAGES = ROOT / "docs" / "images"
 TOUR = [
     ("01-quickstart.ipynb", "lab", "light", ["patients.head()", "by_state.chart()"]),
     ("02-workshop-dp-basics.ipynb", "lab", "dark", ["points = alt.Chart", "jp.budget()"]),
-    ("03-accuracy-first.ipynb", "notebook", "light", ["print(patients[[", "patients.income.mean(acc"]),
+    (
+        "03-accuracy-first.ipynb",
+        "notebook",
+        "light",
+        ["print(patients[[", "patients.income.mean(acc"],
+    ),
     ("04-reviewer-replay.ipynb", "notebook", "dark", ["def analysis", "patients = jp.source"]),
     ("05-user-level-privacy.ipynb", "lab", "light", ["import altair", '"customer_id").amount']),
 ]

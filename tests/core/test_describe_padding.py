@@ -41,11 +41,27 @@ def test_padding_never_reads_a_negative_or_huge_count() -> None:
     assert mech.padding(10**30, 1.0) == (0, mech.PAD_MAX)
 
 
-def test_the_split_spends_the_whole_loss_and_favours_nothing_shown_over_its_error() -> None:
+def test_the_split_spends_the_whole_loss_and_follows_the_error_weights() -> None:
+    levels = len(DESCRIBE_QUANTILES)
     for measure in ("pure", "zcdp"):
         shares = split_shares(measure)
         whole = shares["rows"] + shares["centred sum"] + shares["centred squares"]
-        whole += len(DESCRIBE_QUANTILES) * shares["level"]
-        assert whole == pytest.approx(1.0)
+        assert whole + levels * shares["level"] == pytest.approx(1.0)
+        assert shares["table rows"] == 0.0
         # the mean's and std's errors weigh half a count's: they get less, never more
+        assert shares["centred sum"] == pytest.approx(shares["centred squares"])
         assert shares["centred sum"] < shares["rows"] == pytest.approx(shares["level"])
+
+
+@pytest.mark.parametrize("measure", ["pure", "zcdp"])
+def test_columns_that_cannot_be_null_share_one_count(measure: str) -> None:
+    levels = len(DESCRIBE_QUANTILES)
+    own = split_shares(measure, [True, True, True])
+    shared = split_shares(measure, [False, False, True])
+    for shares, counts in ((own, 3), (shared, 1)):
+        per_column = shares["centred sum"] + shares["centred squares"] + levels * shares["level"]
+        whole = shares["table rows"] + counts * shares["rows"] + 3 * per_column
+        assert whole == pytest.approx(1.0)
+    # one count shown twice weighs two counts: more than one count's share, less than two
+    assert shared["rows"] < shared["table rows"] < 2 * shared["rows"]
+    assert shared["level"] > own["level"] and shared["centred sum"] > own["centred sum"]

@@ -67,13 +67,14 @@ def prepare(
     alpha: float = ALPHA,
     name: str = "d",
     bounds: Mapping[str, tuple[float, float]] | None = None,
+    not_null: tuple[str, ...] = (),
 ) -> engine.Prepared:
     """Register ``frame`` as ``name`` (x in [LO, HI] unless ``bounds`` say otherwise); calibrate
     ``query`` to one ε of ``budget``, as the ledger does."""
     if bounds is None:
         bounds = {"x": (LO, HI)} if "x" in frame.columns else None
     keys = {"g": list(KEYS)} if "g" in frame.columns else None
-    spec = ws.register(frame, name=name, budget=budget, bounds=bounds, keys=keys)
+    spec = ws.register(frame, name=name, budget=budget, bounds=bounds, keys=keys, not_null=not_null)
     if budget.mode == "pure":
         target = EPSILON
     else:

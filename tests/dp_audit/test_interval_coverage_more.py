@@ -34,6 +34,7 @@ from jupyter_privacy.core import engine
 from jupyter_privacy.core.budget import Budget
 from jupyter_privacy.core.plan import Query
 from jupyter_privacy.core.release import Cell
+from jupyter_privacy.core.schema import ColumnInfo, fill_value
 from jupyter_privacy.core.workspace import Workspace
 from tests.dp_audit.test_interval_coverage import prepare as prepare_bounded
 
@@ -103,9 +104,11 @@ def prepare(
     query: Query,
     alpha: float = ALPHA,
     name: str = "d",
+    not_null: tuple[str, ...] = (),
 ) -> engine.Prepared:
     """``test_interval_coverage.prepare`` with every numeric column bounded."""
-    return prepare_bounded(ws, frame, budget, query, alpha, name, bounds_of(frame) or {})
+    bounds = bounds_of(frame) or {}
+    return prepare_bounded(ws, frame, budget, query, alpha, name, bounds, not_null)
 
 
 # --- checks ---------------------------------------------------------------------------------------
@@ -396,6 +399,19 @@ def test_describe_of_the_whole_frame_keeps_every_cells_claim(ws: Workspace, budg
     prepared = prepare(ws, frame, budget, Query("d", (), "describe", None))
     columns = {"x": (LO, HI), "y": (Y_LO, Y_HI)}
     check_describe(prepared, frame, columns, f"describe ({budget.mode})")
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_describe_with_one_shared_row_count_keeps_every_cells_claim(
+    ws: Workspace, budget: Budget
+) -> None:
+    """Both columns ``not_null``: one count of the rows serves both, and their nulls are read as
+    the registration's public fill value (the truth is computed on the filled values)."""
+    frame = smooth_frame(seed=18)
+    columns = {"x": (LO, HI), "y": (Y_LO, Y_HI)}
+    prepared = prepare(ws, frame, budget, Query("d", (), "describe", None), not_null=("x", "y"))
+    filled = frame.fillna({c: fill_value(ColumnInfo("float", b)) for c, b in columns.items()})
+    check_describe(prepared, filled, columns, f"describe, one row count ({budget.mode})")
 
 
 # --- value counts and histograms ------------------------------------------------------------------

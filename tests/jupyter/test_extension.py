@@ -162,6 +162,17 @@ def test_the_register_magic_declares_column_kinds(shell: InteractiveShell) -> No
     assert frame.dtypes["income"] == "float" and frame.dtypes["city"] == "str"
 
 
+def test_the_register_magic_declares_not_null_columns(shell: InteractiveShell) -> None:
+    _run(
+        shell,
+        "%privacy register data/patients.csv --name nn --epsilon 1 --unit patient_id "
+        "--dtypes patient_id=int,age=int --bounds age=0:110 --not-null age,city",
+    )
+    schema = jp.workspace().source("nn").schema
+    assert not schema["age"].nullable and not schema["city"].nullable
+    assert schema["income"].nullable
+
+
 def test_the_register_magic_declares_auto_bounds(shell: InteractiveShell) -> None:
     _run(
         shell,

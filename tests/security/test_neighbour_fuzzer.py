@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 
 from jupyter_privacy.core.budget import Budget
 from jupyter_privacy.core.engine import mechanisms as mech
+from jupyter_privacy.core.engine.aggregates.bounds import fixed_bounds
 from jupyter_privacy.core.engine.data import ROW_CACHE
 from jupyter_privacy.core.errors import PrivacyError
 from jupyter_privacy.core.expr import BINARY, COMPARE, DTYPES, LOGICAL, Expr
@@ -53,6 +54,7 @@ LONG_RUN = "JP_FUZZ_EXAMPLES" in os.environ
 #: A single run that takes longer than this has hung (a liveness guard, not a speed test).
 HANG_SECONDS = 120
 PADDING_COUNT = 7  # any public number: both neighbours read the same one
+AUTO_BOUNDS = (0.0, 10.0)  # likewise: what every bounds release gives, on both neighbours
 
 # --- adversarial tables ---------------------------------------------------------------------------
 
@@ -109,10 +111,11 @@ def tables(draw: st.DrawFn) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class Registration:
-    bounds: dict[str, tuple[float, float]]
+    bounds: dict[str, tuple[float, float] | str]
     keys: dict[str, list[Any]]
     max_rows: int
     budget: Budget
+    not_null: tuple[str, ...] = ()
 
 
 #: Bounds of x: ordinary, the widest allowed, a point, a subnormal width, around 0, and a span
@@ -126,7 +129,8 @@ def registrations(x_bounds: tuple[float, float]) -> st.SearchStrategy[Registrati
         bounds=st.fixed_dictionaries(
             {
                 "x": st.just(x_bounds),
-                "n": st.sampled_from([(0, 10), (-(10**15), 10**15), (0, 1)]),
+                # "auto": a charged bounds release first, whose pair fixed_bounds makes public
+                "n": st.sampled_from([(0, 10), (-(10**15), 10**15), (0, 1), "auto"]),
             }
         ),
         keys=st.sampled_from(
@@ -138,6 +142,8 @@ def registrations(x_bounds: tuple[float, float]) -> st.SearchStrategy[Registrati
         ),
         max_rows=st.sampled_from([1, 2, 3]),
         budget=st.sampled_from([Budget(epsilon=1e9), Budget(epsilon=1e4, delta=1e-2)]),
+        # nulls of these read as a public value; describe shares one row count among them
+        not_null=st.sampled_from([(), (), ("x",), ("x", "n"), ("x", "n", "k", "s", "b", "u")]),
     )
 
 
@@ -409,6 +415,7 @@ def _run_on(data: pl.DataFrame, reg: Registration, query: Query, opts: dict[str,
                 bounds=reg.bounds,
                 keys=reg.keys,
                 dtypes=DTYPES_OF,
+                not_null=reg.not_null,
             )
             observed: list[mech.Observation] = []
             # describe pads its quantiles by a released count: compare under one public padding
@@ -416,6 +423,7 @@ def _run_on(data: pl.DataFrame, reg: Registration, query: Query, opts: dict[str,
                 _deadline(HANG_SECONDS),
                 mech.observe_pre_noise(observed.append),
                 mech.fixed_padding_count(PADDING_COUNT),
+                fixed_bounds(AUTO_BOUNDS),
             ):
                 try:
                     result = ws.run(query, **opts)

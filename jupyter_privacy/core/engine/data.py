@@ -11,9 +11,11 @@ import hashlib
 import os
 import sys
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ import polars as pl
 from jupyter_privacy.core.errors import PolicyError
 from jupyter_privacy.core.expr import BINARY, Expr, Scalar
 from jupyter_privacy.core.plan import Step
-from jupyter_privacy.core.schema import ColumnInfo, Kind, infer
+from jupyter_privacy.core.schema import ColumnInfo, Kind, fill_value, infer
 from jupyter_privacy.core.source import SourceSpec
 
 FILE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -356,6 +358,24 @@ def _clean_floats(lf: pl.LazyFrame, only: tuple[str, ...] | None = None) -> pl.L
     return lf.with_columns([pl.col(n).fill_nan(None) for n in floats])
 
 
+def declared_fills(spec: SourceSpec) -> dict[str, Scalar]:
+    """What each ``not_null`` column's nulls are read as. An automatic-bounds column is filled
+    as registered (bounds unknown), so its rows do not change once its bounds are released."""
+    return {
+        c: fill_value(replace(i, bounds=None) if c in spec.auto_bounds else i)
+        for c, i in spec.schema.items()
+        if not i.nullable
+    }
+
+
+def _fill_declared(lf: pl.LazyFrame, spec: SourceSpec) -> pl.LazyFrame:
+    """Nulls of ``not_null`` columns as their public fill value (after NaN became null)."""
+    fills = declared_fills(spec)
+    if not fills:
+        return lf
+    return lf.with_columns([pl.col(c).fill_null(v) for c, v in fills.items()])
+
+
 def _bound(lf: pl.LazyFrame, unit: str, k: int) -> pl.LazyFrame:
     """At most ``k`` rows per privacy unit, the first ones in the source's order, by hashing the
     unit once (a window over every unit costs several times more on millions of units)."""
@@ -369,7 +389,7 @@ def _bound(lf: pl.LazyFrame, unit: str, k: int) -> pl.LazyFrame:
 def _bounded_rows(spec: SourceSpec) -> pl.LazyFrame:
     """Source rows in their public kinds, NaN as null, and at most ``max_rows_per_unit`` rows
     per privacy unit (lazily: for sources too large to keep in memory)."""
-    lf = _clean_floats(open_lazy(spec.data, dict(spec.schema)))
+    lf = _fill_declared(_clean_floats(open_lazy(spec.data, dict(spec.schema))), spec)
     if spec.privacy_unit is None:
         return lf
     return _bound(lf, spec.privacy_unit, spec.max_rows_per_unit)
@@ -378,7 +398,7 @@ def _bounded_rows(spec: SourceSpec) -> pl.LazyFrame:
 def bounded_frame(spec: SourceSpec) -> pl.DataFrame:
     """``_bounded_rows``, collected. When every unit has one row (a unique id: the common case)
     nothing needs dropping, and one count of distinct units says so faster than bounding."""
-    frame = _clean_floats(open_lazy(spec.data, dict(spec.schema))).collect()
+    frame = _fill_declared(_clean_floats(open_lazy(spec.data, dict(spec.schema))), spec).collect()
     unit = spec.privacy_unit
     if unit is None:
         return frame
@@ -423,7 +443,7 @@ class _SourceCache:
     def __init__(self) -> None:
         self._rows: OrderedDict[tuple[Any, ...], pl.DataFrame] = OrderedDict()
         self._owners: dict[tuple[Any, ...], Any] = {}  # keeps each keyed snapshot's id valid
-        self._fingerprints: dict[tuple[Any, ...], str] = {}
+        self._fingerprints: dict[tuple[Any, ...], tuple[weakref.ref[Any] | None, str]] = {}
         self._pending: dict[tuple[Any, ...], Future[None]] = {}  # bounded rows being computed
         self._pending_versions: dict[tuple[Any, ...], Future[None]] = {}  # fingerprints
         self._lock = threading.Lock()
@@ -435,7 +455,8 @@ class _SourceCache:
         if limit == 0 or isinstance(data, pl.LazyFrame):
             return None
         kinds = tuple(sorted((c, i.kind) for c, i in spec.schema.items()))
-        bounding = (spec.privacy_unit, spec.max_rows_per_unit, kinds)
+        fills = tuple(sorted(declared_fills(spec).items()))
+        bounding = (spec.privacy_unit, spec.max_rows_per_unit, kinds, fills)
         if isinstance(data, Path):
             size, mtime = file_stamp(data)
             if size * 4 > limit:  # a compressed file can grow several-fold in memory
@@ -526,13 +547,19 @@ class _SourceCache:
                     pending.result()
         with self._lock:
             known = self._fingerprints.get(version)
-        if known is not None:
-            return known
+        # a snapshot's version is its id, which a later object may reuse once it is freed: the
+        # cached fingerprint counts only while the very object it was computed for is alive
+        if known is not None and (known[0] is None or known[0]() is data):
+            return known[1]
         fp = _fingerprint(data)
+        try:
+            owner = None if isinstance(data, Path) else weakref.ref(data)
+        except TypeError:
+            return fp  # cannot tell this object from a later one with its id: not cached
         with self._lock:
             if len(self._fingerprints) > 256:
                 self._fingerprints.clear()
-            self._fingerprints[version] = fp
+            self._fingerprints[version] = (owner, fp)
         return fp
 
     def settle(self) -> None:

@@ -5,6 +5,8 @@ evenly over the two levels; sorting and widening equal picks are post-processing
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,19 @@ from jupyter_privacy.core.loss import PrivacyLoss, total
 from jupyter_privacy.core.release import Cell
 
 MECHANISM = "exponential (bounds)"
+_FIXED: list[tuple[float, float]] = []  # test-only: the pair released instead of the picks
+
+
+@contextmanager
+def fixed_bounds(pair: tuple[float, float]) -> Iterator[None]:
+    """Test-only: a bounds release runs its mechanisms (their inputs are observed) but releases
+    ``pair``, so that the neighbour fuzzer compares the releases that clip to them under the same
+    public bounds (bounds are a released value: the fair comparison conditions on it)."""
+    _FIXED.append(pair)
+    try:
+        yield
+    finally:
+        _FIXED.pop()
 
 
 def sorted_numbers(ctx: Context, name: str) -> np.ndarray[Any, Any]:
@@ -55,6 +70,7 @@ class Bounds(Statistic):
             ranks = mech.ranks(cands, sorted_numbers(ctx, name))
             picked = mech.release_quantiles([(m, ranks) for m in mechs])
             pair = auto_bounds.widen(picked[0], picked[1], cands)
+            pair = _FIXED[-1] if _FIXED else pair
             return [
                 cell((), label, v, None, m.rank_error(ctx.alpha), MECHANISM)
                 for label, v, m in zip(auto_bounds.LABELS, pair, mechs, strict=True)
@@ -63,4 +79,4 @@ class Bounds(Statistic):
         return Prepared(spent, 0.0, MECHANISM, None, run)
 
 
-__all__ = ["Bounds", "sorted_numbers"]
+__all__ = ["Bounds", "fixed_bounds", "sorted_numbers"]

@@ -13,13 +13,15 @@ The split minimises the summed expected error of what is shown, each error relat
 natural scale (the count to the row count, the others to the bounds' width) for values spread
 over the bounds: per unit of loss the count's error is 1, the mean's ½ (the centred sum's
 sensitivity is half the width), the std's about ½, each quantile's 1 (rank error 1/ε). With
-errors wᵢ/εᵢ the optimum is εᵢ ∝ √wᵢ; under zCDP, errors wᵢ/√ρᵢ give ρᵢ ∝ wᵢ^⅔. A dry run shows
-the split in its mechanism text.
+errors wᵢ/εᵢ the optimum is εᵢ ∝ √wᵢ; under zCDP, errors wᵢ/√ρᵢ give ρᵢ ∝ wᵢ^⅔. Columns declared
+``not_null`` share one count of the table's rows, weighted as many counts as it is shown. A dry
+run shows the split in its mechanism text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -49,7 +51,7 @@ from jupyter_privacy.core.engine.aggregates.quantiles import Max, Min
 from jupyter_privacy.core.engine.data import prepared_frame
 from jupyter_privacy.core.loss import PrivacyLoss
 from jupyter_privacy.core.release import Cell
-from jupyter_privacy.core.schema import ColumnInfo
+from jupyter_privacy.core.schema import ColumnInfo, fill_value
 
 QUARTILES = (0.25, 0.5, 0.75)
 DESCRIBE_QUANTILES = (0.0, *QUARTILES, 1.0)  # min, quartiles, max
@@ -58,7 +60,7 @@ QUANTILE_LABELS = (Min.name, *(quantile_label(q) for q in QUARTILES), Max.name)
 ERROR_WEIGHTS = {"rows": 1.0, "centred sum": 0.5, "centred squares": 0.5, "level": 1.0}
 MECHANISM = "median of padded values"
 Columns = list[tuple[str, Numeric, ColumnInfo]]
-Scan = Callable[[], tuple[list[tuple[int, int, int]], list[mech.Ranks]]]
+Scan = Callable[[], tuple[int, list[tuple[int, int, int]], list[mech.Ranks]]]
 
 
 class Describe(Statistic):
@@ -71,13 +73,33 @@ class Describe(Statistic):
         return describe(ctx, [(num.name, num, ctx.schema[num.name])], loss)
 
 
-def split_shares(measure: str) -> dict[str, float]:
-    """Each part's share of one column's loss (the quantile share is per level), minimising
-    Σ wᵢ/εᵢ (pure) or Σ wᵢ/√ρᵢ (zCDP) subject to the shares summing to one."""
+def split_shares(measure: str, nullable: Sequence[bool] = (True,)) -> dict[str, float]:
+    """Each part's share of the whole loss, minimising Σ wᵢ/εᵢ (pure) or Σ wᵢ/√ρᵢ (zCDP)
+    subject to the shares summing to one. ``nullable`` has one flag per column: the columns
+    that cannot be null share one count of the table's rows ("table rows"), which weighs as
+    many counts as it is shown; a nullable column has its own non-null count ("rows"). The
+    quantile share is per level; "table rows" is 0 when no column shares it."""
     power = 0.5 if measure == "pure" else 2 / 3
     parts = {k: w**power for k, w in ERROR_WEIGHTS.items()}
-    whole = sum(parts.values()) + (len(DESCRIBE_QUANTILES) - 1) * parts["level"]
-    return {k: v / whole for k, v in parts.items()}
+    sharing = sum(1 for n in nullable if not n)
+    table = (sharing * ERROR_WEIGHTS["rows"]) ** power if sharing else 0.0
+    per_column = sum(parts[k] for k in ("centred sum", "centred squares"))
+    per_column += len(DESCRIBE_QUANTILES) * parts["level"]
+    whole = table + len(nullable) * per_column + sum(nullable) * parts["rows"]
+    return {"table rows": table / whole, **{k: v / whole for k, v in parts.items()}}
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One column's mechanisms; ``count`` is the shared row count's when ``shared``."""
+
+    name: str
+    num: Numeric
+    count: mech.Noise
+    shared: bool
+    csum: mech.Noise
+    csq: mech.Noise
+    median: mech.Quantile
 
 
 def describe(ctx: Context, columns: Columns, loss: PrivacyLoss) -> Prepared:
@@ -86,57 +108,63 @@ def describe(ctx: Context, columns: Columns, loss: PrivacyLoss) -> Prepared:
     # The data pass reads no budget and releases nothing; starting it now lets it run on another
     # core while the mechanisms are calibrated (only ``run``, after the charge, uses its result).
     pending = mech.pool().submit(scan) if ctx.prefetch else None
-    per_col = loss.scaled(SAFETY).split(len(columns))
-    shares = split_shares(loss.measure)
-    jobs = []
-    spent = 0.0
+    safe = loss.scaled(SAFETY)
+    nullable = [info.nullable for _, _, info in columns]
+    shares = split_shares(loss.measure, nullable)
+    table = (
+        count_noise(ctx, safe.scaled(shares["table rows"]), False) if not all(nullable) else None
+    )
+    spent = 0.0 if table is None else verified(ctx, loss, table, []).value
+    jobs: list[_Column] = []
     for name, num, info in columns:
-        n_noise = count_noise(ctx, per_col.scaled(shares["rows"]), False)
-        s_noise = num.noise("csum", per_col.scaled(shares["centred sum"]), False)
-        q_noise = num.noise("csq", per_col.scaled(shares["centred squares"]), False)
-        level = per_col.scaled(shares["level"])
+        own = count_noise(ctx, safe.scaled(shares["rows"]), False) if info.nullable else None
+        s_noise = num.noise("csum", safe.scaled(shares["centred sum"]), False)
+        q_noise = num.noise("csq", safe.scaled(shares["centred squares"]), False)
+        level = safe.scaled(shares["level"])
         median = mech.quantile(candidates_for(info), 0.5, ctx.d_in, level.value, loss.measure)
         sums: list[tuple[mech.Noise, SumKind, Numeric]] = [
             (s_noise, "csum", num),
             (q_noise, "csq", num),
         ]
-        spent += verified(ctx, loss, n_noise, sums).value
+        spent += verified(ctx, loss, own, sums).value
         spent += len(DESCRIBE_QUANTILES) * median.loss
-        jobs.append((name, num, n_noise, s_noise, q_noise, median))
+        count = own if own is not None else table
+        assert count is not None  # a column without its own count shares the table's
+        jobs.append(_Column(name, num, count, own is None, s_noise, q_noise, median))
     multi = ctx.query.column is None
-    mechanism = _mechanism_text(loss, per_col.value, shares)
+    mechanism = _mechanism_text(loss, safe.value, shares, jobs)
     # In rows, known before any data is read: the count's half-width and each quantile's rank
     # error (what ``accuracy=`` bounds; the mean's and std's intervals depend on the data).
     rank_errors = [
-        [_rank_error(ctx, job[2], job[5], p) for p in DESCRIBE_QUANTILES] for job in jobs
+        [_rank_error(ctx, j.count, j.median, p) for p in DESCRIBE_QUANTILES] for j in jobs
     ]
-    halfwidth = max(max(e) for e in rank_errors) if rank_errors else None
+    halfwidth = max((max(e) for e in rank_errors), default=None)
     if jobs:
-        halfwidth = max(halfwidth or 0.0, *(job[2].accuracy(ctx.alpha) for job in jobs))
+        halfwidth = max(halfwidth or 0.0, *(j.count.accuracy(ctx.alpha) for j in jobs))
 
     def run() -> list[Cell]:
-        sums, ranks = pending.result() if pending is not None else scan()
+        rows, sums, ranks = pending.result() if pending is not None else scan()
+        # the shared count is released once, before anything that reads it
+        n_table = table.release(rows) if table is not None else 0
         cells: list[Cell] = []
-        for i, (name, num, n_noise, s_noise, q_noise, median) in enumerate(jobs):
-            n, s, q = (
-                x.release(v) for x, v in zip((n_noise, s_noise, q_noise), sums[i], strict=True)
-            )
+        for i, j in enumerate(jobs):
+            n = n_table if j.shared else j.count.release(sums[i][0])
+            s, q = j.csum.release(sums[i][1]), j.csq.release(sums[i][2])
             # the count is released first: the padding reads only its released value
             selecting = mech.select_all(
-                [(median, mech.padded(ranks[i], mech.padding(n, p))) for p in DESCRIBE_QUANTILES]
+                [(j.median, mech.padded(ranks[i], mech.padding(n, p))) for p in DESCRIBE_QUANTILES]
             )
-            key: Key = (name,) if multi else ()
-            a_n = n_noise.accuracy(ctx.alpha)
-            mean, mean_ci = mean_from(
-                num, n, s, n_noise.accuracy(ctx.alpha / 2), s_noise.accuracy(ctx.alpha / 2)
-            )
-            a3 = [x.accuracy(ctx.alpha / 3) for x in (n_noise, s_noise, q_noise)]
-            var, var_ci = var_from(num, n, s, q, *a3)
+            key: Key = (j.name,) if multi else ()
+            a = [j.count.accuracy(ctx.alpha / 2), j.csum.accuracy(ctx.alpha / 2)]
+            mean, mean_ci = mean_from(j.num, n, s, *a)
+            a3 = [x.accuracy(ctx.alpha / 3) for x in (j.count, j.csum, j.csq)]
+            var, var_ci = var_from(j.num, n, s, q, *a3)
             released = sorted(f.result() for f in selecting)  # post-processing
-            cells.append(cell(key, COUNT, n, interval(n, a_n), None, n_noise.name, NON_NEGATIVE))
-            cells.append(cell(key, Mean.name, mean, mean_ci, None, s_noise.name))
+            a_n = j.count.accuracy(ctx.alpha)
+            cells.append(cell(key, COUNT, n, interval(n, a_n), None, j.count.name, NON_NEGATIVE))
+            cells.append(cell(key, Mean.name, mean, mean_ci, None, j.csum.name))
             std, std_ci = Std().estimate(var, var_ci)
-            cells.append(cell(key, Std.name, std, std_ci, None, q_noise.name))
+            cells.append(cell(key, Std.name, std, std_ci, None, j.csq.name))
             for label, v, r in zip(QUANTILE_LABELS, released, rank_errors[i], strict=True):
                 cells.append(cell(key, label, v, None, r, "exponential"))
         return cells
@@ -150,29 +178,39 @@ def _rank_error(ctx: Context, count: mech.Noise, median: mech.Quantile, q: float
     return median.rank_error(ctx.alpha / 2) + abs(1 - 2 * q) / 2 * count.accuracy(ctx.alpha / 2) + 1
 
 
-def _mechanism_text(loss: PrivacyLoss, per_col: float, shares: dict[str, float]) -> str:
-    """The split, as a dry run shows it: each part's share of one column's loss."""
+def _mechanism_text(
+    loss: PrivacyLoss, whole: float, shares: dict[str, float], jobs: Sequence[_Column]
+) -> str:
+    """The split, as a dry run shows it: each part's loss, and the unit of its accuracy."""
 
     def part(key: str) -> str:
-        return f"{loss.symbol} {per_col * shares[key]:.3g}"
+        return f"{loss.symbol} {whole * shares[key]:.3g}"
 
+    counts = []
+    sharing = [j.name for j in jobs if j.shared]
+    if sharing:
+        counts.append(f"one row count {part('table rows')} for {', '.join(sharing)}")
+    if len(sharing) < len(jobs):
+        counts.append(f"a non-null count {part('rows')} per nullable column")
     levels = len(DESCRIBE_QUANTILES)
     return (
-        f"composition per column: count {part('rows')}, mean {part('centred sum')}, "
+        f"composition: {'; '.join(counts)}; per column: mean {part('centred sum')}, "
         f"std {part('centred squares')}, {levels} quantiles, each the {MECHANISM}, "
-        f"{part('level')} each"
+        f"{part('level')} each; accuracy in rows (the count's ± and each quantile's rank error)"
     )
 
 
 def _scan(ctx: Context, columns: Columns) -> Scan:
-    """describe's one data pass: per column the non-null count, centred sum and centred squares
-    (exact integers) and the candidates' ranks among the clamped values. Pre-noise: only ``run``
-    may use it."""
+    """describe's one data pass: the table's rows and, per column, the non-null count, centred
+    sum and centred squares (exact integers) and the candidates' ranks among the clamped values.
+    A column that cannot be null is filled as registration fills it, so that its count is the
+    table's rows by construction. Pre-noise: only ``run`` may use it."""
     nums = [num for _, num, _ in columns]
     grids = [candidates_for(info) for _, _, info in columns]
+    fills = [pl.col(n).fill_null(fill_value(i)) for n, _, i in columns if not i.nullable]
 
-    def scan() -> tuple[list[tuple[int, int, int]], list[mech.Ranks]]:
-        exprs: list[pl.Expr] = []
+    def scan() -> tuple[int, list[tuple[int, int, int]], list[mech.Ranks]]:
+        exprs: list[pl.Expr] = [pl.len().alias("rows")]
         for i, num in enumerate(nums):
             exprs += [
                 pl.col(num.name).count().alias(f"n{i}"),
@@ -180,14 +218,16 @@ def _scan(ctx: Context, columns: Columns) -> Scan:
                 num.centred_squares().alias(f"q{i}"),
                 num.clipped().drop_nulls().implode().alias(f"v{i}"),
             ]
-        out = prepared_frame(ctx.spec, ctx.query.steps).select(exprs).collect()
+        frame = prepared_frame(ctx.spec, ctx.query.steps)
+        out = (frame.with_columns(fills) if fills else frame).select(exprs).collect()
         sums = [
             tuple(int(out.get_column(f"{k}{i}").item() or 0) for k in "nsq")
             for i in range(len(nums))
         ]
         # numpy sorts one column faster than polars sorts it inside the query plan
         values = [np.sort(out.get_column(f"v{i}")[0].to_numpy()) for i in range(len(nums))]
-        return sums, [mech.ranks(g, v) for g, v in zip(grids, values, strict=True)]  # type: ignore[return-value]
+        ranks = [mech.ranks(g, v) for g, v in zip(grids, values, strict=True)]
+        return int(out.get_column("rows").item()), sums, ranks  # type: ignore[return-value]
 
     return scan
 

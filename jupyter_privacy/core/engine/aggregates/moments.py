@@ -40,12 +40,12 @@ VAR_WEIGHTS = (0.2, 0.3, 0.5)  # count, centred sum, centred sum of squares
 def verified(
     ctx: Context,
     loss: PrivacyLoss,
-    count: mech.Noise,
+    count: mech.Noise | None,
     sums: Sequence[tuple[mech.Noise, SumKind, Numeric]],
 ) -> PrivacyLoss:
-    """Basic composition of a scalar count's and sums' OpenDP maps (what ``make_composition``
-    would report)."""
-    value = count.loss_at(mech.count_sensitivity(ctx.d_in))
+    """Basic composition of a scalar count's (if any) and sums' OpenDP maps (what
+    ``make_composition`` would report)."""
+    value = 0.0 if count is None else count.loss_at(mech.count_sensitivity(ctx.d_in))
     for noise, kind, num in sums:
         value += noise.loss_at(num.sensitivity(kind))
     return loss.like(value)
