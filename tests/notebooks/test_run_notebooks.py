@@ -124,6 +124,13 @@ def test_quickstart_shows_the_guard_releases_meter_lineage_and_refusals(run: Run
     )
     assert "the query costs more than remains" in out["patients.income.mean(epsilon=10)"]
     assert "Estimate for patients.count()" in out["patients.count(accuracy=25, dry_run=True)"]
+    # describe states its cost and split up front; one row count serves the not_null columns
+    dry = out["patients.describe(epsilon=0.5, dry_run=True)"]
+    assert "cost ε = 0.500" in dry and "one row count" in dry and "age, income, visits" in dry
+    summary = out["patients.describe(epsilon=0.5)"]
+    counts = re.findall(r"<th>count</th>\s*<td>([^<]+)</td>", summary)
+    assert len(counts) == 3 and len(set(counts)) == 1, summary
+    assert "accuracy target" in summary, summary
     for live_cell, css in (("jp.budget()", "jpp-budget"), ("jp.lineage()", "jpp-lineage")):
         (shown,) = next(c for c in nb.cells if c.source == live_cell).outputs
         assert set(shown.data) == {"text/html", "text/plain"}, live_cell  # no widget
