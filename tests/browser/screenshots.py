@@ -24,7 +24,12 @@ from tests.browser.lab import CHROMIUM, CHROMIUM_ARGS, ROOT, LabServer, block_th
 IMAGES = ROOT / "docs" / "images"
 #: notebook, user interface, theme, and the cells (by the start of their source) to show.
 TOUR = [
-    ("01-quickstart.ipynb", "lab", "light", ["patients.head()", "by_state.chart()"]),
+    (
+        "01-quickstart.ipynb",
+        "lab",
+        "light",
+        ["patients.head()", "by_state.chart()", "patients.describe(epsilon=0.5, dry"],
+    ),
     ("02-workshop-dp-basics.ipynb", "lab", "dark", ["points = alt.Chart", "jp.budget()"]),
     (
         "03-accuracy-first.ipynb",
