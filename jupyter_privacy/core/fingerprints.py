@@ -20,19 +20,24 @@ from typing import Any
 
 from jupyter_privacy.core import engine
 from jupyter_privacy.core.errors import PolicyError
+from jupyter_privacy.core.schema import ColumnInfo
 from jupyter_privacy.core.source import SourceSpec
 
 
 def declaration(spec: SourceSpec) -> str:
     """How the source is read, as registered: a column with automatic bounds counts as "auto"
     whichever bounds its release gave (they are keyed separately, by the release's id)."""
-    columns = {
-        c: {**i.to_json(), "bounds": "auto"} if c in spec.auto_bounds else i.to_json()
-        for c, i in spec.schema.items()
-    }
+    columns = {c: _read_as(i, c in spec.auto_bounds) for c, i in spec.schema.items()}
     return json.dumps(
         [columns, spec.privacy_unit, spec.max_rows_per_unit], sort_keys=True, default=repr
     )
+
+
+def _read_as(info: ColumnInfo, auto: bool) -> dict[str, object]:
+    """A column's declaration with bounds as floats: (0, 110) and (0.0, 110.0) read the same."""
+    out = info.to_json()
+    out["bounds"] = "auto" if auto else [float(b) for b in info.bounds or ()] or None
+    return out
 
 
 class Fingerprints:

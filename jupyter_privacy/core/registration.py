@@ -258,11 +258,13 @@ def declare_not_null(
         raise PolicyError("register", source, "not_null must be a list of column names", [], fix)
     for col in not_null:
         if not isinstance(col, str) or col not in schema:
+            # never the object itself: a list of values passed by mistake would be printed
+            given = repr(col)[:80] if isinstance(col, str) else type(col).__name__
             raise PolicyError(
                 "register",
                 source,
-                f"not_null names '{col}', which is not a column",
-                [("columns", ", ".join(schema))],
+                "not_null names something that is not a column",
+                [("given", given), ("columns", ", ".join(schema))],
                 fix,
             )
         if col == unit:

@@ -334,6 +334,18 @@ def infer(expr: Expr, schema: Schema, source: str) -> ColumnInfo:
     return _infer(expr, schema, source)
 
 
+def _signed_keys(op: str, inner: ColumnInfo) -> tuple[Scalar, ...] | None:
+    """The public keys after ``neg`` or ``abs``, each mapped; None (unknown) where an int key
+    would leave int64, whose negation the engine wraps."""
+    if inner.keys is None:
+        return None
+    numbers = [float(k) if inner.kind == "float" else int(k) for k in inner.keys]  # type: ignore[arg-type]
+    mapped = [-k if op == "neg" else abs(k) for k in numbers]
+    if inner.kind == "int" and not all(-INT_MAX - 1 <= k <= INT_MAX for k in mapped):
+        return None
+    return unique_keys(mapped)
+
+
 def _infer(expr: Expr, schema: Schema, source: str) -> ColumnInfo:
     op, a = expr.op, expr.args
     if op == "col":
@@ -387,12 +399,14 @@ def _infer(expr: Expr, schema: Schema, source: str) -> ColumnInfo:
     if op in ("neg", "abs"):
         if not inner.numeric:
             raise _refuse_kinds(expr, source, "a number", kinds)
+        keys = _signed_keys(op, inner)
         if inner.bounds is None:
-            return inner
+            return ColumnInfo(inner.kind, None, keys, nullable=inner.nullable)
         lo, hi = inner.bounds
         if op == "neg":
-            return ColumnInfo(inner.kind, (-hi, -lo))
-        return ColumnInfo(inner.kind, (0 if lo <= 0 <= hi else min(abs(lo), abs(hi)), max(-lo, hi)))
+            return ColumnInfo(inner.kind, (-hi, -lo), keys, nullable=inner.nullable)
+        low = 0 if lo <= 0 <= hi else min(abs(lo), abs(hi))
+        return ColumnInfo(inner.kind, (low, max(-lo, hi)), keys, nullable=inner.nullable)
     if op == "isin":
         values = a[1]
         if inner.kind not in _EQUATABLE:

@@ -64,11 +64,13 @@ def test_declared_columns_are_not_nullable_and_the_rest_are(ws: Workspace) -> No
         (["pid"], "privacy unit"),
         ("age", "list of column names"),
         ([3], "not a column"),
+        ([pd.Series(["123-45-6789"])], "not a column"),
     ],
 )
 def test_a_bad_declaration_is_refused_by_name(ws: Workspace, not_null: object, says: str) -> None:
-    with pytest.raises(PolicyError, match=says):
+    with pytest.raises(PolicyError, match=says) as info:
         register(ws, frame(), not_null=not_null)
+    assert "123-45-6789" not in str(info.value)  # a value passed by mistake is never shown
 
 
 def test_fill_values_are_public_and_inside_the_bounds() -> None:
@@ -173,3 +175,13 @@ def test_a_changed_declaration_is_a_new_data_version_for_replays(ws: Workspace) 
     )
     narrower = ws.run(Query("p", (), "mean", "age"), epsilon=1.0)
     assert isinstance(narrower, Release) and not narrower.replayed
+    # the same bounds spelt as floats (as %privacy register gives them) are the same reading
+    ws.register(
+        data,
+        name="p",
+        privacy_unit="pid",
+        budget=Budget(epsilon=1e6),
+        bounds={"age": (0.0, 100.0), "income": (1000.0, 250_000.0)},
+    )
+    floats = ws.run(Query("p", (), "mean", "age"), epsilon=1.0)
+    assert isinstance(floats, Release) and floats.replayed

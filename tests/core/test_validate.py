@@ -420,3 +420,21 @@ def test_the_observer_sees_what_the_noise_is_given(source: Workspace) -> None:
     assert [(o.mechanism, o.metric, o.sensitivity, o.value) for o in seen] == [
         ("noise", "absolute", 3, 6)  # six rows, three per person at most
     ]
+
+
+@pytest.mark.parametrize(
+    ("op", "keys", "expected"),
+    [
+        ("neg", (1, 2, 3), (-1, -2, -3)),
+        ("abs", (-2, 2, 3), (2, 3)),
+        ("neg", (-(2**63), 5), None),  # would leave int64: the engine wraps, so keys are unknown
+    ],
+)
+def test_neg_and_abs_map_a_columns_public_keys(
+    op: str, keys: tuple[int, ...], expected: tuple[int, ...] | None
+) -> None:
+    """Grouping by ``-k`` must release the keys the data can hold, not k's own (a released
+    key that no row can have reads as a person-free zero count)."""
+    schema = {"k": ColumnInfo("int", None, keys, nullable=False)}
+    info = infer(Expr(op, (Expr.col("k"),)), schema, "t")
+    assert info.keys == expected and not info.nullable

@@ -79,4 +79,4 @@ class Bounds(Statistic):
         return Prepared(spent, 0.0, MECHANISM, None, run)
 
 
-__all__ = ["Bounds", "fixed_bounds", "sorted_numbers"]
+__all__ = ["Bounds", "sorted_numbers"]
