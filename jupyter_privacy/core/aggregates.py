@@ -263,7 +263,7 @@ _ENTRIES = (
         grouped=False,
         without_column="columns",
         scalar=False,
-        accuracy=True,  # in rows: the count's half-width and every quantile's rank error
+        accuracy=True,  # in rows: the count's half-width and every quartile's rank error
         methods=("DataFrame.describe", "Series.describe"),
         fallback=1,
     ),

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from jupyter_privacy.core.engine import mechanisms as mech
-from jupyter_privacy.core.engine.aggregates.describe import DESCRIBE_QUANTILES, split_shares
+from jupyter_privacy.core.engine.aggregates.describe import (
+    DESCRIBE_QUANTILES,
+    EXTREMES,
+    QUARTILES,
+    split_shares,
+)
 
 CANDIDATES = tuple(float(v) for v in np.linspace(-5.0, 15.0, 41))
 
@@ -41,27 +46,31 @@ def test_padding_never_reads_a_negative_or_huge_count() -> None:
     assert mech.padding(10**30, 1.0) == (0, mech.PAD_MAX)
 
 
+def _per_column(shares: dict[str, float]) -> float:
+    levels = len(QUARTILES) * shares["quartile"] + len(EXTREMES) * shares["extreme"]
+    return shares["centred sum"] + shares["centred squares"] + levels
+
+
 def test_the_split_spends_the_whole_loss_and_follows_the_error_weights() -> None:
-    levels = len(DESCRIBE_QUANTILES)
     for measure in ("pure", "zcdp"):
         shares = split_shares(measure)
-        whole = shares["rows"] + shares["centred sum"] + shares["centred squares"]
-        assert whole + levels * shares["level"] == pytest.approx(1.0)
+        assert shares["rows"] + _per_column(shares) == pytest.approx(1.0)
         assert shares["table rows"] == 0.0
         # the mean's and std's errors weigh half a count's: they get less, never more
         assert shares["centred sum"] == pytest.approx(shares["centred squares"])
-        assert shares["centred sum"] < shares["rows"] == pytest.approx(shares["level"])
+        assert shares["centred sum"] < shares["rows"] == pytest.approx(shares["quartile"])
+        # min and max weigh a quarter of a quartile: half its ε (pure)
+        assert shares["extreme"] < shares["quartile"]
+    assert split_shares("pure")["extreme"] == pytest.approx(split_shares("pure")["quartile"] / 2)
 
 
 @pytest.mark.parametrize("measure", ["pure", "zcdp"])
 def test_columns_that_cannot_be_null_share_one_count(measure: str) -> None:
-    levels = len(DESCRIBE_QUANTILES)
     own = split_shares(measure, [True, True, True])
     shared = split_shares(measure, [False, False, True])
     for shares, counts in ((own, 3), (shared, 1)):
-        per_column = shares["centred sum"] + shares["centred squares"] + levels * shares["level"]
-        whole = shares["table rows"] + counts * shares["rows"] + 3 * per_column
+        whole = shares["table rows"] + counts * shares["rows"] + 3 * _per_column(shares)
         assert whole == pytest.approx(1.0)
     # one count shown twice weighs two counts: more than one count's share, less than two
     assert shared["rows"] < shared["table rows"] < 2 * shared["rows"]
-    assert shared["level"] > own["level"] and shared["centred sum"] > own["centred sum"]
+    assert shared["quartile"] > own["quartile"] and shared["centred sum"] > own["centred sum"]

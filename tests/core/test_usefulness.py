@@ -34,7 +34,7 @@ def test_describe_meets_the_target_when_ranks_and_intervals_are_tight() -> None:
 
 def test_describe_names_what_misses_and_asks_for_the_accuracy_that_meets_it() -> None:
     note = accuracy_note(describe_cells(rank=120, mean_half=0.5), 0.1, "d.x.describe()")
-    assert "quantiles of x ± 120 rows, 12.0% of 1,000" in note
+    assert "quartiles of x ± 120 rows, 12.0% of 1,000" in note
     # 5% of the count's lower end, 990 rows
     assert note.endswith("To meet it: d.x.describe(accuracy=49)")
     # quartiles 40..60 over 500 rows: 0.04 per row, so 120 rows ≈ ± 4.8
@@ -90,7 +90,7 @@ def test_following_the_cards_advice_meets_the_target(home: Path) -> None:
     accuracy = int(note.split("accuracy=", 1)[1].split(")")[0])
     second = d.x.describe(accuracy=accuracy)
     assert isinstance(second, ReleaseTable)
-    assert not [s for s in shortfalls(second.cells, "describe") if s.what.startswith("quantiles")]
+    assert not [s for s in shortfalls(second.cells, "describe") if s.what.startswith("quartiles")]
 
 
 def test_nothing_to_judge_is_said_not_passed_off_as_meeting_the_target() -> None:

@@ -3,19 +3,23 @@ column, from one budget split and one data pass.
 
 Every quantile is a median: the q-quantile of n values is the median of those values with
 |1 − 2q|·n public rows added below (q < ½) or above (q > ½) every candidate, n being the count
-this same describe releases first. One OpenDP median mechanism serves all five levels, and
-OpenDP's median score moves two units per rank for one unit of sensitivity where its quartile
-score moves four per three: the same loss buys a third less rank error. The released count's
-own error shifts the target rank by at most |1 − 2q|/2 of it; each quantile's rank error
-includes that shift. The five values are sorted (post-processing).
+this same describe releases first. One OpenDP median mechanism serves the three quartiles and
+another min and max, and OpenDP's median score moves two units per rank for one unit of
+sensitivity where its quartile score moves four per three: the same loss buys a third less rank
+error. The released count's own error shifts the target rank by at most |1 − 2q|/2 of it; each
+quantile's rank error includes that shift. The five values are sorted (post-processing).
 
 The split minimises the summed expected error of what is shown, each error relative to its
 natural scale (the count to the row count, the others to the bounds' width) for values spread
 over the bounds: per unit of loss the count's error is 1, the mean's ½ (the centred sum's
-sensitivity is half the width), the std's about ½, each quantile's 1 (rank error 1/ε). With
-errors wᵢ/εᵢ the optimum is εᵢ ∝ √wᵢ; under zCDP, errors wᵢ/√ρᵢ give ρᵢ ∝ wᵢ^⅔. Columns declared
-``not_null`` share one count of the table's rows, weighted as many counts as it is shown. A dry
-run shows the split in its mechanism text.
+sensitivity is half the width), the std's about ½, each quartile's 1 (rank error 1/ε). Min and
+max weigh ¼: beyond the data every candidate ties at the best score, so much of their error is
+which of those equal candidates is drawn, which no ε reduces (measured with bench_accuracy.py,
+a quarter of the weight takes 10–35% off the quartiles' errors and leaves min and max about as
+far off, except a minimum on a bound with many rows at it, such as incomes of 0). With errors wᵢ/εᵢ the optimum is εᵢ ∝ √wᵢ; under zCDP, errors wᵢ/√ρᵢ give
+ρᵢ ∝ wᵢ^⅔. Columns declared ``not_null`` share one count of the table's rows, weighted as many
+counts as it is shown. A dry run shows the split in its mechanism text; ``accuracy=`` bounds
+the count and the quartiles (min and max show their own, wider, rank errors).
 """
 
 from __future__ import annotations
@@ -57,7 +61,14 @@ QUARTILES = (0.25, 0.5, 0.75)
 DESCRIBE_QUANTILES = (0.0, *QUARTILES, 1.0)  # min, quartiles, max
 QUANTILE_LABELS = (Min.name, *(quantile_label(q) for q in QUARTILES), Max.name)
 #: expected error per unit of loss of each part, relative to its scale (see the module docstring)
-ERROR_WEIGHTS = {"rows": 1.0, "centred sum": 0.5, "centred squares": 0.5, "level": 1.0}
+ERROR_WEIGHTS = {
+    "rows": 1.0,
+    "centred sum": 0.5,
+    "centred squares": 0.5,
+    "quartile": 1.0,
+    "extreme": 0.25,
+}
+EXTREMES = (0.0, 1.0)  # min and max
 MECHANISM = "median of padded values"
 Columns = list[tuple[str, Numeric, ColumnInfo]]
 Scan = Callable[[], tuple[int, list[tuple[int, int, int]], list[mech.Ranks]]]
@@ -78,13 +89,13 @@ def split_shares(measure: str, nullable: Sequence[bool] = (True,)) -> dict[str, 
     subject to the shares summing to one. ``nullable`` has one flag per column: the columns
     that cannot be null share one count of the table's rows ("table rows"), which weighs as
     many counts as it is shown; a nullable column has its own non-null count ("rows"). The
-    quantile share is per level; "table rows" is 0 when no column shares it."""
+    "quartile" and "extreme" shares are per level; "table rows" is 0 when no column shares it."""
     power = 0.5 if measure == "pure" else 2 / 3
     parts = {k: w**power for k, w in ERROR_WEIGHTS.items()}
     sharing = sum(1 for n in nullable if not n)
     table = (sharing * ERROR_WEIGHTS["rows"]) ** power if sharing else 0.0
     per_column = sum(parts[k] for k in ("centred sum", "centred squares"))
-    per_column += len(DESCRIBE_QUANTILES) * parts["level"]
+    per_column += len(QUARTILES) * parts["quartile"] + len(EXTREMES) * parts["extreme"]
     whole = table + len(nullable) * per_column + sum(nullable) * parts["rows"]
     return {"table rows": table / whole, **{k: v / whole for k, v in parts.items()}}
 
@@ -99,7 +110,12 @@ class _Column:
     shared: bool
     csum: mech.Noise
     csq: mech.Noise
-    median: mech.Quantile
+    quartiles: mech.Quantile
+    extremes: mech.Quantile
+
+    def median(self, p: float) -> mech.Quantile:
+        """The median mechanism level ``p`` runs: min and max have their own share."""
+        return self.extremes if p in EXTREMES else self.quartiles
 
 
 def describe(ctx: Context, columns: Columns, loss: PrivacyLoss) -> Prepared:
@@ -120,27 +136,33 @@ def describe(ctx: Context, columns: Columns, loss: PrivacyLoss) -> Prepared:
         own = count_noise(ctx, safe.scaled(shares["rows"]), False) if info.nullable else None
         s_noise = num.noise("csum", safe.scaled(shares["centred sum"]), False)
         q_noise = num.noise("csq", safe.scaled(shares["centred squares"]), False)
-        level = safe.scaled(shares["level"])
-        median = mech.quantile(candidates_for(info), 0.5, ctx.d_in, level.value, loss.measure)
+        medians = [
+            mech.quantile(candidates_for(info), 0.5, ctx.d_in, v.value, loss.measure)
+            for v in (safe.scaled(shares["quartile"]), safe.scaled(shares["extreme"]))
+        ]
         sums: list[tuple[mech.Noise, SumKind, Numeric]] = [
             (s_noise, "csum", num),
             (q_noise, "csq", num),
         ]
         spent += verified(ctx, loss, own, sums).value
-        spent += len(DESCRIBE_QUANTILES) * median.loss
+        spent += len(QUARTILES) * medians[0].loss + len(EXTREMES) * medians[1].loss
         count = own if own is not None else table
         assert count is not None  # a column without its own count shares the table's
-        jobs.append(_Column(name, num, count, own is None, s_noise, q_noise, median))
+        jobs.append(_Column(name, num, count, own is None, s_noise, q_noise, *medians))
     multi = ctx.query.column is None
     mechanism = _mechanism_text(loss, safe.value, shares, jobs)
-    # In rows, known before any data is read: the count's half-width and each quantile's rank
-    # error (what ``accuracy=`` bounds; the mean's and std's intervals depend on the data).
+    # In rows, known before any data is read: the count's half-width and each quartile's rank
+    # error are what ``accuracy=`` bounds (min and max show their own, wider, rank errors; the
+    # mean's and std's intervals depend on the data).
     rank_errors = [
-        [_rank_error(ctx, j.count, j.median, p) for p in DESCRIBE_QUANTILES] for j in jobs
+        [_rank_error(ctx, j.count, j.median(p), p) for p in DESCRIBE_QUANTILES] for j in jobs
     ]
-    halfwidth = max((max(e) for e in rank_errors), default=None)
+    halfwidth = None
     if jobs:
-        halfwidth = max(halfwidth or 0.0, *(j.count.accuracy(ctx.alpha) for j in jobs))
+        quartile_errors = [
+            _rank_error(ctx, j.count, j.quartiles, q) for j in jobs for q in QUARTILES
+        ]
+        halfwidth = max(*quartile_errors, *(j.count.accuracy(ctx.alpha) for j in jobs))
 
     def run() -> list[Cell]:
         rows, sums, ranks = pending.result() if pending is not None else scan()
@@ -152,7 +174,10 @@ def describe(ctx: Context, columns: Columns, loss: PrivacyLoss) -> Prepared:
             s, q = j.csum.release(sums[i][1]), j.csq.release(sums[i][2])
             # the count is released first: the padding reads only its released value
             selecting = mech.select_all(
-                [(j.median, mech.padded(ranks[i], mech.padding(n, p))) for p in DESCRIBE_QUANTILES]
+                [
+                    (j.median(p), mech.padded(ranks[i], mech.padding(n, p)))
+                    for p in DESCRIBE_QUANTILES
+                ]
             )
             key: Key = (j.name,) if multi else ()
             a = [j.count.accuracy(ctx.alpha / 2), j.csum.accuracy(ctx.alpha / 2)]
@@ -192,11 +217,11 @@ def _mechanism_text(
         counts.append(f"one row count {part('table rows')} for {', '.join(sharing)}")
     if len(sharing) < len(jobs):
         counts.append(f"a non-null count {part('rows')} per nullable column")
-    levels = len(DESCRIBE_QUANTILES)
     return (
         f"composition: {'; '.join(counts)}; per column: mean {part('centred sum')}, "
-        f"std {part('centred squares')}, {levels} quantiles, each the {MECHANISM}, "
-        f"{part('level')} each; accuracy in rows (the count's ± and each quantile's rank error)"
+        f"std {part('centred squares')}, each quantile the {MECHANISM}: quartiles "
+        f"{part('quartile')} each, min and max {part('extreme')} each; accuracy in rows (the "
+        "count's ± and each quantile's rank error)"
     )
 
 
