@@ -198,7 +198,9 @@ def test_accuracy_first_picks_epsilon_from_accuracy_and_describes(run: Run) -> N
     )
     described = cell_output(nb, "print(patients[[")
     assert "rank_error" in described and "75%" in described
-    assert "quartiles ε 0.0" in described and "min and max ε 0.0" in described  # the split, up front
+    assert (
+        "quartiles ε 0.0" in described and "min and max ε 0.0" in described
+    )  # the split, up front
     assert "the accuracy target at ε 0.5" in described  # the line under the table
 
 
