@@ -185,3 +185,16 @@ def test_first_rows_per_person_are_kept_by_hashing_not_by_a_window(home: Path) -
     scale = 2**26  # the fixed-point scale of bounds (0, 10)
     kept = [1, 2, 3, 4, 6, 8]  # first two of person 1 (1, 3), of 2 (2, 6), of 3 (4, 8)
     assert seen[0][1] == sum(kept) * scale
+
+
+def test_a_reused_object_id_never_returns_another_frames_fingerprint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A frame's version is its id(), which CPython reuses once the frame is freed: the cached
+    fingerprint must count only for the very object it was computed for."""
+    first = pl.DataFrame({"x": [1.0, 2.0, 3.0]})
+    second = pl.DataFrame({"x": [1.0, 2.0, 4.0]})
+    monkeypatch.setattr(engine_data, "version_key", lambda data: ("object", "same id"))
+    old = CACHE.fingerprint(first)
+    assert CACHE.fingerprint(first) == old  # cached for the object it belongs to
+    assert CACHE.fingerprint(second) != old  # same "id", other object: computed afresh
