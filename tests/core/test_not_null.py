@@ -34,13 +34,18 @@ def frame(nulls: int = 0) -> pd.DataFrame:
     return out
 
 
-def register(ws: Workspace, data: pd.DataFrame, not_null: object = ("age", "income")) -> None:
+def register(
+    ws: Workspace,
+    data: pd.DataFrame,
+    not_null: object = ("age", "income"),
+    bounds: dict[str, tuple[float, float]] = BOUNDS,
+) -> None:
     ws.register(
         data,
         name="p",
         privacy_unit="pid",
         budget=Budget(epsilon=1e6),
-        bounds=BOUNDS,
+        bounds=bounds,
         not_null=not_null,
     )
 
@@ -166,22 +171,10 @@ def test_a_changed_declaration_is_a_new_data_version_for_replays(ws: Workspace) 
     register(ws, data, not_null=["age"])
     filled = ws.run(Query("p", (), "mean", "age"), epsilon=1.0)
     assert isinstance(filled, Release) and not filled.replayed
-    ws.register(
-        data,
-        name="p",
-        privacy_unit="pid",
-        budget=Budget(epsilon=1e6),
-        bounds={**BOUNDS, "age": (0, 100)},
-    )
+    register(ws, data, not_null=(), bounds={**BOUNDS, "age": (0, 100)})
     narrower = ws.run(Query("p", (), "mean", "age"), epsilon=1.0)
     assert isinstance(narrower, Release) and not narrower.replayed
     # the same bounds spelt as floats (as %privacy register gives them) are the same reading
-    ws.register(
-        data,
-        name="p",
-        privacy_unit="pid",
-        budget=Budget(epsilon=1e6),
-        bounds={"age": (0.0, 100.0), "income": (1000.0, 250_000.0)},
-    )
+    register(ws, data, not_null=(), bounds={"age": (0.0, 100.0), "income": (1000.0, 250_000.0)})
     floats = ws.run(Query("p", (), "mean", "age"), epsilon=1.0)
     assert isinstance(floats, Release) and floats.replayed

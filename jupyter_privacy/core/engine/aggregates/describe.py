@@ -55,7 +55,7 @@ from jupyter_privacy.core.engine.aggregates.quantiles import Max, Min
 from jupyter_privacy.core.engine.data import prepared_frame
 from jupyter_privacy.core.loss import PrivacyLoss
 from jupyter_privacy.core.release import Cell
-from jupyter_privacy.core.schema import ColumnInfo, fill_value
+from jupyter_privacy.core.schema import ColumnInfo
 
 QUARTILES = (0.25, 0.5, 0.75)
 DESCRIBE_QUANTILES = (0.0, *QUARTILES, 1.0)  # min, quartiles, max
@@ -228,11 +228,11 @@ def _mechanism_text(
 def _scan(ctx: Context, columns: Columns) -> Scan:
     """describe's one data pass: the table's rows and, per column, the non-null count, centred
     sum and centred squares (exact integers) and the candidates' ranks among the clamped values.
-    A column that cannot be null is filled as registration fills it, so that its count is the
-    table's rows by construction. Pre-noise: only ``run`` may use it."""
+    A column that cannot be null holds none here (its nulls were filled when the rows were read,
+    and no step keeps it not-null that could make one), so its count is the table's rows.
+    Pre-noise: only ``run`` may use it."""
     nums = [num for _, num, _ in columns]
     grids = [candidates_for(info) for _, _, info in columns]
-    fills = [pl.col(n).fill_null(fill_value(i)) for n, _, i in columns if not i.nullable]
 
     def scan() -> tuple[int, list[tuple[int, int, int]], list[mech.Ranks]]:
         exprs: list[pl.Expr] = [pl.len().alias("rows")]
@@ -243,8 +243,7 @@ def _scan(ctx: Context, columns: Columns) -> Scan:
                 num.centred_squares().alias(f"q{i}"),
                 num.clipped().drop_nulls().implode().alias(f"v{i}"),
             ]
-        frame = prepared_frame(ctx.spec, ctx.query.steps)
-        out = (frame.with_columns(fills) if fills else frame).select(exprs).collect()
+        out = prepared_frame(ctx.spec, ctx.query.steps).select(exprs).collect()
         sums = [
             tuple(int(out.get_column(f"{k}{i}").item() or 0) for k in "nsq")
             for i in range(len(nums))
