@@ -15,7 +15,9 @@ Four experiments, each with a fixed synthetic data set and many independent rele
    patients table (``jupyter_privacy.datasets.patients``, 5,000 rows, three bounded columns),
    against OpenDP's per-statistic mechanisms at an even split (``make_count``, ``make_sum`` of
    values and of squares with ``make_laplace``, and five ``make_private_quantile``, ε/8 each per
-   column), and against the count and the mean each released alone at describe's own share.
+   column), against the count and the mean each released alone at describe's own share, and
+   against all five quantiles from one mechanism: OpenDP's hierarchical-histogram CDF at the ε
+   describe spends on them.
    ``--experiments describe`` runs only this one.
 4. ``bounds="auto"`` against symmetric power-of-two bounds as Tumult's ``get_bounds`` documents
    them (``bounds_accuracy.py``; a quarter as many releases, each one several releases).
@@ -354,6 +356,44 @@ def opendp_describe_chains(lo: float, hi: float, integer: bool, eps_each: float)
     return chains
 
 
+def opendp_cdf_quantiles(
+    lo: float, hi: float, integer: bool, eps: float
+) -> Callable[[np.ndarray[Any, Any]], list[float]]:
+    """All five quantiles from ONE mechanism, as OpenDP offers it: a hierarchical histogram
+    (``make_find_bin`` >> ``make_count_by_categories`` >> ``make_b_ary_tree`` >> Laplace at
+    ``eps``, map(1) checked), made consistent and read as a CDF by
+    ``make_quantiles_from_counts``. Bins: one per whole number where the candidates are whole
+    numbers (the quantiles then rounded to them), else 1,024 over the bounds."""
+    if integer and hi - lo <= 2000:
+        edges = [v - 0.5 for v in range(int(lo), int(hi) + 2)]
+    else:
+        edges = [float(v) for v in np.linspace(lo, hi, 1025)]
+    leaves = len(edges) + 1  # find_bin's index 0 is below the first edge, the last above
+    b = dp.t.choose_branching_factor(size_guess=leaves)
+    vec = dp.vector_domain(dp.atom_domain(T=dp.f64, nan=False))
+    tree = (
+        dp.t.make_find_bin(vec, dp.symmetric_distance(), edges=edges)
+        >> dp.t.then_count_by_categories(categories=list(range(leaves)), null_category=False)
+        >> dp.t.then_b_ary_tree(leaf_count=leaves, branching_factor=b)
+    )
+
+    def make(scale: float) -> Any:
+        return tree >> dp.m.then_laplace(scale)
+
+    meas = make(binary_search_param(make, d_in=1, d_out=eps))
+    if float(meas.map(1)) > eps * (1 + 1e-9):
+        raise RuntimeError(f"OpenDP CDF chain has ε = {meas.map(1)} > {eps}")
+    consistent = dp.t.make_consistent_b_ary_tree(b)
+    read = dp.t.make_quantiles_from_counts(edges, alphas=list(QUANTILE_LEVELS))
+
+    def release(values: np.ndarray[Any, Any]) -> list[float]:
+        counts = consistent(meas(values))
+        qs = [float(v) for v in read(counts[1:-1])]
+        return [float(round(v)) for v in qs] if integer and hi - lo <= 2000 else qs
+
+    return release
+
+
 @dataclass
 class DescribeResult:
     label: str
@@ -361,6 +401,7 @@ class DescribeResult:
     workbench: dict[str, Errors]
     baseline: dict[str, Errors]
     alone: dict[str, Errors]  # count alone at describe's count share; mean alone at its share(s)
+    cdf: dict[str, Errors]  # the five quantiles from OpenDP's hierarchical-histogram CDF
     rank_cover: float  # share of quantile cells whose rank lies within the stated rank_error
     shares: str
 
@@ -425,6 +466,8 @@ def describe_experiment(
 
     count_share = float(re.search(r"count ε ([0-9.e-]+)", shares).group(1))  # type: ignore[union-attr]
     mean_share = float(re.search(r"mean ε ([0-9.e-]+)", shares).group(1))  # type: ignore[union-attr]
+    quartile_share = float(re.search(r"quartiles ε ([0-9.e-]+)", shares).group(1))  # type: ignore[union-attr]
+    extreme_share = float(re.search(r"min and max ε ([0-9.e-]+)", shares).group(1))  # type: ignore[union-attr]
     results = []
     for c in cols:
         series = df[c]
@@ -465,6 +508,12 @@ def describe_experiment(
             }
             row.update({k: abs(v - truth[c][k]) for k, v in zip(QUANTILE_NAMES, qs, strict=True)})
             base.append(row)
+        # one mechanism for the five quantiles, at the ε describe spends on this column's five
+        one = opendp_cdf_quantiles(lo, hi, integer, 3 * quartile_share + 2 * extreme_share)
+        cdf = [
+            {k: abs(v - truth[c][k]) for k, v in zip(QUANTILE_NAMES, one(fdata), strict=True)}
+            for _ in range(releases)
+        ]
         results.append(
             DescribeResult(
                 label,
@@ -472,6 +521,7 @@ def describe_experiment(
                 _errors(wb[c], keys),
                 _errors(base, keys),
                 _errors(alone, ["count", "mean (its share)", "mean (+count share)"]),
+                _errors(cdf, QUANTILE_NAMES),
                 covered / total,
                 shares,
             )
@@ -485,7 +535,10 @@ def print_describe(results: list[DescribeResult]) -> None:
         "workbench: count, mean (centred sum), std (centred squares), each quantile the median of "
         "values padded by the released count; split as its dry run states.\n"
         "baseline, OpenDP direct, even split: make_count, make_clamp >> make_sum, make_sum of "
-        "squares (make_laplace), five make_private_quantile, ε/8 per column each; map(1) checked."
+        "squares (make_laplace), five make_private_quantile, ε/8 per column each; map(1) checked.\n"
+        "one mechanism: the five quantiles from OpenDP's hierarchical-histogram CDF "
+        "(make_b_ary_tree, consistent, make_quantiles_from_counts) at the ε describe spends on "
+        "the column's five quantiles."
     )
     for r in results:
         print(f"\n### {r.label}, column {r.column}")
@@ -515,6 +568,10 @@ def print_describe(results: list[DescribeResult]) -> None:
             for k in r.alone
         ]
         print(table(["released alone at describe's share", "MAE", "describe / alone"], alone))
+        one = [[k, r.cdf[k].text(), ratio_text(r.workbench[k], r.cdf[k])] for k in QUANTILE_NAMES]
+        cq = float(np.mean([r.cdf[k].mae for k in quart]))
+        one.append(["quartiles (mean)", f"{cq:.4f}", f"{wq / cq:.3f}" if cq > 0 else "inf"])
+        print(table(["one mechanism: OpenDP CDF, same quantile ε", "MAE", "describe / CDF"], one))
     print(
         f"\nshare of quantile cells whose rank lies within their rank_error (95%): "
         f"{results[0].rank_cover:.1%}"

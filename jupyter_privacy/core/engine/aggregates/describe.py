@@ -7,7 +7,9 @@ this same describe releases first. One OpenDP median mechanism serves the three 
 another min and max, and OpenDP's median score moves two units per rank for one unit of
 sensitivity where its quartile score moves four per three: the same loss buys a third less rank
 error. The released count's own error shifts the target rank by at most |1 − 2q|/2 of it; each
-quantile's rank error includes that shift. The five values are sorted (post-processing).
+quantile's rank error includes that shift. The five values are sorted (post-processing). All
+five from one mechanism, OpenDP's hierarchical-histogram CDF at the same ε, measured 3–20×
+further off at the quartiles (bench_accuracy.py), so describe does not use it.
 
 The split minimises the summed expected error of what is shown, each error relative to its
 natural scale (the count to the row count, the others to the bounds' width) for values spread
