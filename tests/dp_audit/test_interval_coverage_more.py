@@ -32,6 +32,10 @@ from scipy.stats import binom
 
 from jupyter_privacy.core import engine
 from jupyter_privacy.core.budget import Budget
+from jupyter_privacy.core.engine.aggregates.fixed_point import (
+    candidates_for,
+    with_outer_candidates,
+)
 from jupyter_privacy.core.plan import Query
 from jupyter_privacy.core.release import Cell
 from jupyter_privacy.core.schema import ColumnInfo, fill_value
@@ -412,6 +416,46 @@ def test_describe_with_one_shared_row_count_keeps_every_cells_claim(
     prepared = prepare(ws, frame, budget, Query("d", (), "describe", None), not_null=("x", "y"))
     filled = frame.fillna({c: fill_value(ColumnInfo("float", b)) for c, b in columns.items()})
     check_describe(prepared, filled, columns, f"describe, one row count ({budget.mode})")
+
+
+EXTREME_RELEASES = 60
+
+
+@pytest.mark.parametrize("side", ["min", "max"])
+def test_describe_finds_a_min_or_max_on_a_bound_that_holds_many_rows(
+    ws: Workspace, side: str
+) -> None:
+    """A tenth of 2,000 values lie beyond one bound (clipped onto it) and the rest near the
+    other end, so 899 grid candidates between them score a whole block off the target, the
+    bound's own candidate half a block (a padded median counts rows on a candidate as half off)
+    and the candidate beyond the bound none. The bound must come out in all but a few of
+    EXTREME_RELEASES: given each release's count, the mechanism's tail bound, with the scale
+    read off the released rank error, caps every gap candidate's chance, and misses beyond a
+    binomial quantile at FALSE_POSITIVE fail. (Without the outer candidate about a fifth
+    miss.)"""
+    rows, block = 2000, 200
+    rng = np.random.default_rng(31)
+    near = (
+        rng.uniform(9.0, 10.0, rows - block) if side == "min" else rng.uniform(0, 1, rows - block)
+    )
+    beyond = LO - 1.0 if side == "min" else HI + 1.0
+    frame = pd.DataFrame({"x": np.concatenate([np.full(block, beyond), near])})
+    bound = LO if side == "min" else HI
+    prepared = prepare(ws, frame, PURE, Query("d", (), "describe", "x"))
+    grid = with_outer_candidates(candidates_for(ColumnInfo("float", (LO, HI))))
+    misses, worst = 0, 0.0
+    for _ in range(EXTREME_RELEASES):
+        cells = {c.statistic: c for c in prepared.run()}
+        released, rank_error = cells[side].value, cells[side].rank_error
+        assert rank_error is not None and LO <= released <= HI
+        misses += released != bound
+        shift = abs(round(cells["count"].value) - rows) / 2 + 1  # the padding's, rounding included
+        scale = rank_error / math.log(2 * len(grid) / ALPHA)  # at least the selection's scale
+        worst = max(worst, len(grid) * math.exp(-(block - 2 * shift) / scale))
+    # misses are independent given the counts, each at most ``worst`` likely
+    allowed = int(binom.isf(FALSE_POSITIVE, EXTREME_RELEASES, min(worst, 1.0)))
+    assert allowed < EXTREME_RELEASES / 3, f"the test's bound is too loose to judge: {worst}"
+    assert misses <= allowed, f"{side}: {misses} of {EXTREME_RELEASES} releases missed {bound}"
 
 
 # --- value counts and histograms ------------------------------------------------------------------

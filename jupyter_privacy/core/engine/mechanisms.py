@@ -260,6 +260,10 @@ class Ranks:
     n: int
     pad: tuple[int, int] = (0, 0)  # public rows counted in (below every, above every candidate)
 
+    def trimmed(self) -> Ranks:
+        """The ranks of every candidate but the first and the last."""
+        return Ranks(self.below[1:-1], self.equal[1:-1], self.n, self.pad)
+
 
 def ranks(candidates: tuple[float, ...], sorted_values: np.ndarray[Any, Any]) -> Ranks:
     cands = np.asarray(candidates, dtype=np.float64)

@@ -8,7 +8,7 @@ another min and max, and OpenDP's median score moves two units per rank for one 
 sensitivity where its quartile score moves four per three: the same loss buys a third less rank
 error. The released count's own error shifts the target rank by at most |1 − 2q|/2 of it; each
 quantile's rank error includes that shift. The five values are sorted (post-processing). All
-five from one mechanism, OpenDP's hierarchical-histogram CDF at the same ε, measured 3–20×
+five from one mechanism, OpenDP's hierarchical-histogram CDF at the same ε, measured 4–38×
 further off at the quartiles (bench_accuracy.py), so describe does not use it.
 
 The split minimises the summed expected error of what is shown, each error relative to its
@@ -18,8 +18,10 @@ sensitivity is half the width), the std's about ½, each quartile's 1 (rank erro
 max weigh ¼: beyond the data every candidate ties at the best score, so much of their error is
 which of those equal candidates is drawn, which no ε reduces (measured with bench_accuracy.py,
 a quarter of the weight takes 10–35% off the quartiles' errors and leaves min and max about as
-far off, except a minimum on a bound with many rows at it, such as incomes of 0). With errors wᵢ/εᵢ the optimum is εᵢ ∝ √wᵢ; under zCDP, errors wᵢ/√ρᵢ give
-ρᵢ ∝ wᵢ^⅔. Columns declared ``not_null`` share one count of the table's rows, weighted as many
+far off). Min and max choose among the grid and one candidate beyond each bound, released as
+that bound, so a min or max on a bound that holds many rows is found (see
+``with_outer_candidates``). With errors wᵢ/εᵢ the optimum is εᵢ ∝ √wᵢ; under zCDP, errors
+wᵢ/√ρᵢ give ρᵢ ∝ wᵢ^⅔. Columns declared ``not_null`` share one count of the table's rows, weighted as many
 counts as it is shown. A dry run shows the split in its mechanism text; ``accuracy=`` bounds
 the count and the quartiles (min and max show their own, wider, rank errors).
 """
@@ -51,6 +53,7 @@ from jupyter_privacy.core.engine.aggregates.fixed_point import (
     bounded_numeric,
     bounded_numeric_columns,
     candidates_for,
+    with_outer_candidates,
 )
 from jupyter_privacy.core.engine.aggregates.moments import Mean, Std, mean_from, var_from, verified
 from jupyter_privacy.core.engine.aggregates.quantiles import Max, Min
@@ -119,6 +122,12 @@ class _Column:
         """The median mechanism level ``p`` runs: min and max have their own share."""
         return self.extremes if p in EXTREMES else self.quartiles
 
+    def selection(self, p: float, ranks: mech.Ranks, n: int) -> mech.Selection:
+        """Level ``p``'s mechanism and its ranks, padded for the released count ``n``.
+        ``ranks`` are of the grid with its outer candidates, which only min and max use."""
+        r = ranks if p in EXTREMES else ranks.trimmed()
+        return self.median(p), mech.padded(r, mech.padding(n, p))
+
 
 def describe(ctx: Context, columns: Columns, loss: PrivacyLoss) -> Prepared:
     """count, mean, std, min, quartiles, max per column, one budget split (see the module)."""
@@ -138,9 +147,13 @@ def describe(ctx: Context, columns: Columns, loss: PrivacyLoss) -> Prepared:
         own = count_noise(ctx, safe.scaled(shares["rows"]), False) if info.nullable else None
         s_noise = num.noise("csum", safe.scaled(shares["centred sum"]), False)
         q_noise = num.noise("csq", safe.scaled(shares["centred squares"]), False)
+        grid = candidates_for(info)
         medians = [
-            mech.quantile(candidates_for(info), 0.5, ctx.d_in, v.value, loss.measure)
-            for v in (safe.scaled(shares["quartile"]), safe.scaled(shares["extreme"]))
+            mech.quantile(g, 0.5, ctx.d_in, v.value, loss.measure)
+            for g, v in (
+                (grid, safe.scaled(shares["quartile"])),
+                (with_outer_candidates(grid), safe.scaled(shares["extreme"])),
+            )
         ]
         sums: list[tuple[mech.Noise, SumKind, Numeric]] = [
             (s_noise, "csum", num),
@@ -175,18 +188,14 @@ def describe(ctx: Context, columns: Columns, loss: PrivacyLoss) -> Prepared:
             n = n_table if j.shared else j.count.release(sums[i][0])
             s, q = j.csum.release(sums[i][1]), j.csq.release(sums[i][2])
             # the count is released first: the padding reads only its released value
-            selecting = mech.select_all(
-                [
-                    (j.median(p), mech.padded(ranks[i], mech.padding(n, p)))
-                    for p in DESCRIBE_QUANTILES
-                ]
-            )
+            selecting = mech.select_all([j.selection(p, ranks[i], n) for p in DESCRIBE_QUANTILES])
             key: Key = (j.name,) if multi else ()
             a = [j.count.accuracy(ctx.alpha / 2), j.csum.accuracy(ctx.alpha / 2)]
             mean, mean_ci = mean_from(j.num, n, s, *a)
             a3 = [x.accuracy(ctx.alpha / 3) for x in (j.count, j.csum, j.csq)]
             var, var_ci = var_from(j.num, n, s, q, *a3)
-            released = sorted(f.result() for f in selecting)  # post-processing
+            # post-processing: an outer candidate is released as its bound, then all sorted
+            released = sorted(min(max(f.result(), j.num.lo), j.num.hi) for f in selecting)
             a_n = j.count.accuracy(ctx.alpha)
             cells.append(cell(key, COUNT, n, interval(n, a_n), None, j.count.name, NON_NEGATIVE))
             cells.append(cell(key, Mean.name, mean, mean_ci, None, j.csum.name))
@@ -229,12 +238,13 @@ def _mechanism_text(
 
 def _scan(ctx: Context, columns: Columns) -> Scan:
     """describe's one data pass: the table's rows and, per column, the non-null count, centred
-    sum and centred squares (exact integers) and the candidates' ranks among the clamped values.
+    sum and centred squares (exact integers) and the ranks among the clamped values of the
+    candidates with the outer ones (``with_outer_candidates``).
     A column that cannot be null holds none here (its nulls were filled when the rows were read,
     and no step keeps it not-null that could make one), so its count is the table's rows.
     Pre-noise: only ``run`` may use it."""
     nums = [num for _, num, _ in columns]
-    grids = [candidates_for(info) for _, _, info in columns]
+    grids = [with_outer_candidates(candidates_for(info)) for _, _, info in columns]
 
     def scan() -> tuple[int, list[tuple[int, int, int]], list[mech.Ranks]]:
         exprs: list[pl.Expr] = [pl.len().alias("rows")]

@@ -40,6 +40,15 @@ def candidates_for(info: ColumnInfo) -> tuple[float, ...]:
     return tuple(float(v) for v in np.unique(np.linspace(lo, hi, 1001)))  # narrow bounds repeat
 
 
+def with_outer_candidates(candidates: tuple[float, ...]) -> tuple[float, ...]:
+    """``candidates`` and one more a grid step beyond each end, where no clamped value can sit.
+    A median of padded values scores a candidate holding many rows half of them off, so where
+    the min (max) sits on a bound with many rows the bound's candidate loses to those just above
+    (below) it; the outer candidate scores nothing there and is released as the bound."""
+    step = candidates[1] - candidates[0] if len(candidates) > 1 else 1.0
+    return (candidates[0] - step, *candidates, candidates[-1] + step)
+
+
 class Numeric:
     """Fixed-point integer views of one bounded column and the noise for each aggregate."""
 
@@ -116,4 +125,5 @@ __all__ = [
     "bounded_numeric_columns",
     "candidates_for",
     "fixed_point_bits",
+    "with_outer_candidates",
 ]
