@@ -9,6 +9,7 @@ column is never a float (two ids above 2⁵³ would merge into one person).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -256,17 +257,27 @@ def declare_not_null(
     fix = ["not_null=['age', 'income']"]
     if isinstance(not_null, str | bytes) or not isinstance(not_null, Sequence):
         raise PolicyError("register", source, "not_null must be a list of column names", [], fix)
+    unknown = [i for i, col in enumerate(not_null) if not isinstance(col, str) or col not in schema]
+    if unknown:
+        # never an entry itself: a column of values passed by mistake would be printed
+        near = {
+            m
+            for i in unknown
+            if isinstance(not_null[i], str)
+            for m in difflib.get_close_matches(not_null[i], list(schema), n=1)
+        }
+        raise PolicyError(
+            "register",
+            source,
+            "not_null names something that is not a column",
+            [
+                ("entries that are not columns", f"{len(unknown)} of {len(not_null)}"),
+                ("at positions", ", ".join(str(i) for i in unknown[:10])),
+                ("columns", ", ".join(schema)),
+            ],
+            [f"not_null=[{', '.join(repr(m) for m in sorted(near))}]"] if near else fix,
+        )
     for col in not_null:
-        if not isinstance(col, str) or col not in schema:
-            # never the object itself: a list of values passed by mistake would be printed
-            given = repr(col)[:80] if isinstance(col, str) else type(col).__name__
-            raise PolicyError(
-                "register",
-                source,
-                "not_null names something that is not a column",
-                [("given", given), ("columns", ", ".join(schema))],
-                fix,
-            )
         if col == unit:
             raise PolicyError(
                 "register",

@@ -70,12 +70,18 @@ def test_declared_columns_are_not_nullable_and_the_rest_are(ws: Workspace) -> No
         ("age", "list of column names"),
         ([3], "not a column"),
         ([pd.Series(["123-45-6789"])], "not a column"),
+        (["age", "123-45-6789"], "1 of 2"),  # a column's values given instead of its name
     ],
 )
 def test_a_bad_declaration_is_refused_by_name(ws: Workspace, not_null: object, says: str) -> None:
     with pytest.raises(PolicyError, match=says) as info:
         register(ws, frame(), not_null=not_null)
     assert "123-45-6789" not in str(info.value)  # a value passed by mistake is never shown
+
+
+def test_a_misspelt_column_is_answered_with_the_nearest_name(ws: Workspace) -> None:
+    with pytest.raises(PolicyError, match=r"not_null=\['income'\]"):
+        register(ws, frame(), not_null=["incme"])
 
 
 def test_fill_values_are_public_and_inside_the_bounds() -> None:
