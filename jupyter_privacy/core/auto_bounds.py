@@ -84,10 +84,15 @@ def needed(query: Query, auto: tuple[str, ...], schema: Mapping[str, ColumnInfo]
 
 
 #: Stand-in bounds while no bounds are released: the grid's extent (so a plan refused for any
-#: bounds the grid could release is refused before anything is spent), and a second pair that
-#: differs in one end, to see whether the plan's answer reads a column's bounds at all.
+#: bounds the grid could release is refused before anything is spent), and pairs that differ in
+#: the upper end, the lower end and both, to see whether the plan's answer reads a column's
+#: bounds at all (``abs`` of a pair that spans 0 sees only the larger magnitude).
 STAND_IN = (-(10.0 ** DECADES[1]), 10.0 ** DECADES[1])
-STAND_IN_OTHER = (-(10.0 ** DECADES[1]), 10.0 ** (DECADES[1] - 1))
+STAND_IN_OTHERS = (
+    (STAND_IN[0], STAND_IN[1] / 10),
+    (STAND_IN[0] / 10, STAND_IN[1]),
+    (STAND_IN[0] / 10, STAND_IN[1] / 10),
+)
 
 
 def reads(query: Query, schema: Mapping[str, ColumnInfo]) -> list[str]:
@@ -119,7 +124,7 @@ __all__ = [
     "LABELS",
     "LEVELS",
     "STAND_IN",
-    "STAND_IN_OTHER",
+    "STAND_IN_OTHERS",
     "STATISTIC",
     "STEPS_PER_DECADE",
     "cost_suffix",

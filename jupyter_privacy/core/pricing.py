@@ -184,14 +184,8 @@ def requested_epsilon(
     delta: float | None,
 ) -> float:
     """The ε asked for: given, the source's default, or the least that meets ``accuracy``."""
-    if epsilon is not None and accuracy is not None:
-        raise InvalidArgumentError(
-            op,
-            spec.name,
-            "give either epsilon= or accuracy=, not both",
-            fixes=[query.call(epsilon=0.1)],
-        )
-    if accuracy is None:
+    acc = checked_accuracy(spec, query, op, epsilon, accuracy, alpha, delta)
+    if acc is None:
         return check_parameter(
             "epsilon",
             spec.default_epsilon if epsilon is None else epsilon,
@@ -200,26 +194,32 @@ def requested_epsilon(
             low=EPSILON_MIN,
             high=EPSILON_MAX,
         )
-    acc = check_parameter("accuracy", accuracy, source=spec.name, operation=op)
     return epsilon_for_accuracy(spec, query, op, acc, alpha, delta)
 
 
-def epsilon_for_accuracy(
-    spec: SourceSpec, query: Query, op: str, accuracy: float, alpha: float, delta: float | None
-) -> float:
-    """Smallest ε (4 significant digits, rounded up) whose interval half-width ≤ accuracy.
-
-    The search runs over the calibration target (ε, or ρ under zCDP) and converts to ε once
-    at the end: each ε→ρ conversion is itself a search through OpenDP's privacy profile.
-    """
-    delta_q = price(spec, 1.0, delta, op).delta  # validates δ; δ does not depend on ε
-    mode = spec.budget.mode
-
-    def halfwidth(target: float) -> float | None:
-        loss = PrivacyLoss.of(mode, target)
-        return engine.prepare(spec, query, loss, alpha, delta_q).expected_halfwidth
-
-    if halfwidth(1.0) is None:
+def checked_accuracy(
+    spec: SourceSpec,
+    query: Query,
+    op: str,
+    epsilon: float | None,
+    accuracy: float | None,
+    alpha: float,
+    delta: float | None,
+) -> float | None:
+    """``accuracy``, refused with ε, when not a positive number, or where the statistic's
+    interval depends on the data; None when not asked. Prices nothing: bounds that are not
+    released yet can be checked this far."""
+    if epsilon is not None and accuracy is not None:
+        raise InvalidArgumentError(
+            op,
+            spec.name,
+            "give either epsilon= or accuracy=, not both",
+            fixes=[query.call(epsilon=0.1)],
+        )
+    if accuracy is None:
+        return None
+    acc = check_parameter("accuracy", accuracy, source=spec.name, operation=op)
+    if _halfwidth(spec, query, op, alpha, delta, 1.0) is None:
         raise UnsupportedOperationError(
             op,
             spec.name,
@@ -228,6 +228,32 @@ def epsilon_for_accuracy(
             [("supported", "accuracy= on " + ", ".join(WITH_ACCURACY))],
             [query.call(epsilon=0.1), query.call(dry_run=True)],
         )
+    return acc
+
+
+def _halfwidth(
+    spec: SourceSpec, query: Query, op: str, alpha: float, delta: float | None, target: float
+) -> float | None:
+    """The interval half-width known before any data is read, at loss ``target``."""
+    delta_q = price(spec, 1.0, delta, op).delta  # validates δ; δ does not depend on ε
+    loss = PrivacyLoss.of(spec.budget.mode, target)
+    return engine.prepare(spec, query, loss, alpha, delta_q).expected_halfwidth
+
+
+def epsilon_for_accuracy(
+    spec: SourceSpec, query: Query, op: str, accuracy: float, alpha: float, delta: float | None
+) -> float:
+    """Smallest ε (4 significant digits, rounded up) whose interval half-width ≤ accuracy
+    (``checked_accuracy`` has checked it).
+
+    The search runs over the calibration target (ε, or ρ under zCDP) and converts to ε once
+    at the end: each ε→ρ conversion is itself a search through OpenDP's privacy profile.
+    """
+    mode = spec.budget.mode
+
+    def halfwidth(target: float) -> float | None:
+        return _halfwidth(spec, query, op, alpha, delta, target)
+
     lo, hi = 1e-9, 1.0
     while (halfwidth(hi) or math.inf) > accuracy:
         lo, hi = hi, hi * 4
@@ -290,6 +316,7 @@ __all__ = [
     "budget_refusal",
     "budget_state",
     "check_alpha",
+    "checked_accuracy",
     "epsilon_for_accuracy",
     "price",
     "requested_epsilon",

@@ -37,6 +37,7 @@ from jupyter_privacy.core.pricing import (
     budget_refusal,
     budget_state,
     check_alpha,
+    checked_accuracy,
     price,
     requested_epsilon,
     total_cost,
@@ -78,7 +79,8 @@ class Workspace:
         #: A reviewer's manifest, when replaying one; else releases come from the ledger's cache.
         self.manifest: ManifestStore | None = None
         #: Released bounds of ``bounds="auto"`` columns, by (source, column): (low, high, id).
-        self._auto: dict[tuple[str, str], tuple[float, float, str]] = {}
+        # released bounds by (source, column, data version): a rewritten file asks again
+        self._auto: dict[tuple[str, str, Any], tuple[float, float, str]] = {}
 
     @property
     def mode(self) -> Mode:
@@ -302,31 +304,40 @@ class Workspace:
     ) -> None:
         """Refuse before any bounds release is charged what the query would be refused anyway:
         its plan and options, and a budget that cannot pay the bounds and the query together
-        (``accuracy=`` is priced on the released bounds, so only its bounds are counted)."""
+        (``accuracy=`` is priced on the released bounds, so only its bounds are counted). With
+        every bound already released nothing is charged here: the query itself may be a free
+        replay, which the release path finds."""
         checked = validate(stand_in, query)
         alpha_v = check_alpha(
             stand_in.alpha if asked.alpha is None else asked.alpha, query.source, op
         )
-        # with accuracy=, only validated here: its ε is priced on the released bounds
-        eps = requested_epsilon(
+        # with accuracy=, only checked here: its ε is priced on the released bounds
+        accuracy = checked_accuracy(
             stand_in, query, op, asked.epsilon, asked.accuracy, alpha_v, asked.delta
         )
+        if accuracy is None:
+            eps = requested_epsilon(stand_in, query, op, asked.epsilon, None, alpha_v, asked.delta)
+        else:
+            eps = stand_in.default_epsilon  # validates δ below; the query's ε is not counted
         priced = price(stand_in, eps, asked.delta, op)
         if asked.dry_run or self.manifest is not None:
             return
-        cost = Cost()
-        if asked.accuracy is None:
-            cost = (
-                priced.cost if checked.cells is None else Cost(priced.cost.epsilon, priced.cost.rho)
-            )
+        bounds_cost = Cost()
         for col in wanted:
-            if (stand_in.name, col) in self._auto:
+            if _auto_key(stand_in, col) in self._auto:
                 continue
             bounds = price(stand_in, stand_in.bounds_epsilon, None, op).cost
             key = cache_key(Cost(bounds.epsilon, bounds.rho), stand_in.alpha)
             bounds_query = Query(stand_in.name, (), auto_bounds.STATISTIC, col)
             if self.store.lookup(stand_in, bounds_query.digest(), key) is None:
-                cost = cost + Cost(bounds.epsilon, bounds.rho)
+                bounds_cost = bounds_cost + Cost(bounds.epsilon, bounds.rho)
+        if bounds_cost == Cost():
+            return
+        cost = bounds_cost
+        if asked.accuracy is None:
+            cost = cost + (
+                priced.cost if checked.cells is None else Cost(priced.cost.epsilon, priced.cost.rho)
+            )
         total, spent = self.ledger.totals(stand_in.name)
         if not fits(cost, spent, total, stand_in.budget.mode):
             raise self._refusal(stand_in, query, op, cost, Refusal(spent, total))
@@ -336,7 +347,7 @@ class Workspace:
     ) -> tuple[float, float, str]:
         """The released bounds of one auto column: from this session, else the bounds release
         (a replay when the ledger or manifest holds it, free; else made and charged now)."""
-        known = self._auto.get((spec.name, column))
+        known = self._auto.get(_auto_key(spec, column))
         if known is not None:
             return known
         bounds_query = Query(spec.name, (), auto_bounds.STATISTIC, column)
@@ -364,7 +375,7 @@ class Workspace:
         if info.kind == "int":  # outward to whole numbers, still strictly increasing
             lo, hi = math.floor(lo), math.ceil(hi)
             hi = max(hi, lo + 1)
-        self._auto[(spec.name, column)] = (lo, hi, record.id)
+        self._auto[_auto_key(spec, column)] = (lo, hi, record.id)
         return lo, hi, record.id
 
     def _estimate(
@@ -503,11 +514,17 @@ def _bounds_read(spec: SourceSpec, query: Query) -> list[str]:
     read = auto_bounds.reads(query, base)
     found = []
     for col in candidates:
-        other = {**wide, col: auto_bounds.STAND_IN_OTHER}
-        moved = validate(_with_bounds(spec, other), query).schema
-        if any(base.get(r) != moved.get(r) for r in read):
-            found.append(col)
+        for other in auto_bounds.STAND_IN_OTHERS:
+            moved = validate(_with_bounds(spec, {**wide, col: other}), query).schema
+            if any(base.get(r) != moved.get(r) for r in read):
+                found.append(col)
+                break
     return found
+
+
+def _auto_key(spec: SourceSpec, column: str) -> tuple[str, str, Any]:
+    """Where this session keeps a column's released bounds: per data version."""
+    return (spec.name, column, engine.data_stamp(spec.data))
 
 
 def _with_bounds(spec: SourceSpec, bounds: dict[str, tuple[float, float]]) -> SourceSpec:

@@ -176,6 +176,68 @@ def test_a_mean_of_an_auto_column_first_releases_its_bounds_then_uses_them(
         ws2.close()
 
 
+def test_re_running_a_query_that_spent_the_budget_replays_it(ws: Workspace) -> None:
+    """The bounds and the query used all of the budget; asking again is a free replay, in this
+    session and the next, not a refusal for want of budget."""
+
+    def run(w: Workspace) -> Release:
+        w.register(
+            frame(),
+            name="p",
+            privacy_unit="pid",
+            budget=Budget(epsilon=2.0),
+            bounds={"income": "auto"},
+            default_epsilon=1.0,  # the bounds' ε too
+        )
+        out = w.run(Query("p", (), "mean", "income"), epsilon=1.0)
+        assert isinstance(out, Release)
+        return out
+
+    first = run(ws)
+    assert spent(ws) == pytest.approx(2.0)
+    again = ws.run(Query("p", (), "mean", "income"), epsilon=1.0)
+    assert isinstance(again, Release) and again.replayed and float(again) == float(first)
+    ws2 = Workspace(ws.home)
+    try:
+        later = run(ws2)
+        assert isinstance(later, Release) and later.replayed and float(later) == float(first)
+    finally:
+        ws2.close()
+
+
+def test_a_rewritten_file_gets_bounds_of_its_own(ws: Workspace, tmp_path: Path) -> None:
+    """Bounds released for one version of a file are not used for the next: the session keeps
+    them per data version, so a mean of new data is not clipped to the old data's range."""
+    csv = tmp_path / "p.csv"
+    frame().to_csv(csv, index=False)
+    kwargs = dict(name="p", privacy_unit="pid", budget=Budget(epsilon=50.0), bounds_epsilon=5.0)
+    ws.register(csv, bounds={"age": "auto"}, **kwargs)  # type: ignore[arg-type]
+    before = ws.run(Query("p", (), "mean", "age"), epsilon=5.0)
+    assert isinstance(before, Release) and before.value < 100
+    frame().assign(age=lambda d: d.age + 1000).to_csv(csv, index=False)
+    after = ws.run(Query("p", (), "mean", "age"), epsilon=5.0)
+    assert isinstance(after, Release) and after.value > 1000
+    made = [r for r in ws.releases("p") if r.plan and r.plan["statistic"] == "bounds"]
+    assert len(made) == 2
+
+
+def test_abs_and_neg_of_an_auto_column_read_its_bounds(ws: Workspace) -> None:
+    register(ws, {"income": "auto"})
+    for op in ("abs", "neg"):
+        step = Step("assign", Expr(op, (Expr.col("income"),)), "z")
+        out = ws.run(Query("p", (step,), "mean", "z"), epsilon=1.0)
+        assert isinstance(out, Release) and "bounds of 'income'" in out.mechanism
+
+
+def test_accuracy_on_a_sum_of_an_auto_column_is_priced_on_its_released_bounds(
+    ws: Workspace,
+) -> None:
+    register(ws, {"income": "auto"})
+    out = ws.run(Query("p", (), "sum", "income"), accuracy=1e6)
+    assert isinstance(out, Release) and "bounds of 'income'" in out.mechanism
+    assert out.ci is not None and (out.ci[1] - out.ci[0]) / 2 <= 1e6
+
+
 def test_a_frame_level_mean_and_a_derived_column_resolve_their_auto_bounds(
     ws: Workspace,
 ) -> None:
