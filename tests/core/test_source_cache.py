@@ -130,6 +130,30 @@ def test_an_edit_to_the_original_frame_reaches_nothing_until_it_is_registered_ag
     assert len([k for k in CACHE._rows if k[1] == "p"]) == 1  # the older snapshot left
 
 
+def test_a_lazy_frame_is_read_once_so_a_rewritten_file_reaches_nothing(home: Path) -> None:
+    """A LazyFrame re-reads what it scans whenever it is collected: kept lazy, a rewritten file
+    would be answered from new rows under the old data version, and a replay would return the
+    old rows' release for them."""
+    csv = home / "people.csv"
+    people().to_csv(csv, index=False)
+    frame = jp.register(pl.scan_csv(csv), name="p", **KWARGS)
+    first = pre_noise(lambda: frame.count(epsilon=1.0))
+    release = frame.count(epsilon=3.0)
+    people(n=900, seed=5).to_csv(csv, index=False)  # the file changes under the lazy frame
+    assert pre_noise(lambda: frame.count(epsilon=1.5)) == first
+    assert frame.count(epsilon=3.0).replayed and float(frame.count(epsilon=3.0)) == float(release)
+    again = jp.register(pl.scan_csv(csv), name="p", **KWARGS)
+    assert pre_noise(lambda: again.count(epsilon=1.7)) != first
+    assert not again.count(epsilon=3.0).replayed
+
+
+def test_a_lazy_frame_that_cannot_be_read_is_refused_without_its_message(home: Path) -> None:
+    bad = pl.LazyFrame({"ssn": ["123-45-6789"]}).select(pl.col("ssn").str.to_integer())
+    with pytest.raises(jp.PolicyError, match="could not be collected") as info:
+        jp.register(bad, name="p", budget=jp.Budget(epsilon=1.0))
+    assert "123-45-6789" not in str(info.value)
+
+
 def test_reassigning_a_variable_and_registering_it_reads_the_new_frame(home: Path) -> None:
     df = people()
     first = jp.register(df, name="p", **KWARGS)

@@ -85,9 +85,10 @@ def normalise_source(data: Any) -> tuple[Any, str, str | None]:
     """(handle the engine can open, origin, default name) for a path or a frame.
 
     A frame is snapshotted: a pandas frame is copied (its arrays; text cells are immutable), a
-    polars frame cloned (its buffers are shared until either side writes, then copied), so later
-    edits to the original cannot change a registered source, nor make a recorded release be
-    replayed for other data. Register again to use them: a new data version.
+    polars frame cloned (its buffers are shared until either side writes, then copied), a polars
+    LazyFrame collected, so later edits to the original (or to the files a lazy frame scans)
+    cannot change a registered source, nor make a recorded release be replayed for other data.
+    Register again to use them: a new data version.
     """
     if isinstance(data, str | Path):
         path = Path(data).expanduser().resolve()
@@ -128,7 +129,18 @@ def normalise_source(data: Any) -> tuple[Any, str, str | None]:
     if isinstance(data, pl.DataFrame):
         return data.clone(), "polars", None
     if isinstance(data, pl.LazyFrame):
-        return data, "polars-lazy", None
+        # collected now, like any frame: a lazy frame re-reads what it scans on every query, so
+        # a rewritten file would answer for data the replay cache does not know it holds
+        try:
+            return data.collect(), "polars", None
+        except Exception as exc:  # polars' message can quote a cell: only its kind is shown
+            raise PolicyError(
+                "register",
+                "?",
+                "the lazy frame could not be collected",
+                [("error", type(exc).__name__)],
+                ["jp.register('data/patients.parquet', ...)  # a file is read when queried"],
+            ) from None
     raise PolicyError(
         "register",
         "?",

@@ -62,8 +62,6 @@ def _scan(data: Any) -> pl.LazyFrame:
             encoding="utf8-lossy",
             separator="\t" if data.suffix.lower() == ".tsv" else ",",
         )
-    if isinstance(data, pl.LazyFrame):
-        return data
     if isinstance(data, pl.DataFrame):
         return data.lazy()
     if isinstance(data, pd.DataFrame):
@@ -452,7 +450,7 @@ class _SourceCache:
         """(where, which version, how bounded), or None for data not to keep in memory."""
         limit = cache_limit_bytes()
         data = spec.data
-        if limit == 0 or isinstance(data, pl.LazyFrame):
+        if limit == 0:
             return None
         kinds = tuple(sorted((c, i.kind) for c, i in spec.schema.items()))
         fills = tuple(sorted(declared_fills(spec).items()))
