@@ -21,9 +21,10 @@ a quarter of the weight takes 10–35% off the quartiles' errors and leaves min 
 far off). Min and max choose among the grid and one candidate beyond each bound, released as
 that bound, so a min or max on a bound that holds many rows is found (see
 ``with_outer_candidates``). With errors wᵢ/εᵢ the optimum is εᵢ ∝ √wᵢ; under zCDP, errors
-wᵢ/√ρᵢ give ρᵢ ∝ wᵢ^⅔. Columns declared ``not_null`` share one count of the table's rows, weighted as many
-counts as it is shown. A dry run shows the split in its mechanism text; ``accuracy=`` bounds
-the count and the quartiles (min and max show their own, wider, rank errors).
+wᵢ/√ρᵢ give ρᵢ ∝ wᵢ^⅔. Columns declared ``not_null`` share one count of the table's rows,
+weighted as many counts as it is shown. A dry run shows the split in its mechanism text;
+``accuracy=`` bounds the count and the quartiles (min and max show their own, wider, rank
+errors).
 """
 
 from __future__ import annotations
