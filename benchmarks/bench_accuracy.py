@@ -388,7 +388,8 @@ def opendp_cdf_quantiles(
 
     def release(values: np.ndarray[Any, Any]) -> list[float]:
         counts = consistent(meas(values))
-        qs = [float(v) for v in read(counts[1:-1])]
+        # a NaN (now and then, from noisy counts) is read as the bounds' midpoint
+        qs = [(lo + hi) / 2 if math.isnan(v) else float(v) for v in read(counts[1:-1])]
         return [float(round(v)) for v in qs] if integer and hi - lo <= 2000 else qs
 
     return release

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from jupyter_privacy.core import usefulness
 from jupyter_privacy.core.engine import mechanisms as mech
+from jupyter_privacy.core.engine.aggregates import describe
 from jupyter_privacy.core.engine.aggregates.describe import (
     DESCRIBE_QUANTILES,
     EXTREMES,
@@ -56,12 +58,29 @@ def test_the_split_spends_the_whole_loss_and_follows_the_error_weights() -> None
         shares = split_shares(measure)
         assert shares["rows"] + _per_column(shares) == pytest.approx(1.0)
         assert shares["table rows"] == 0.0
-        # the mean's and std's errors weigh half a count's: they get less, never more
-        assert shares["centred sum"] == pytest.approx(shares["centred squares"])
-        assert shares["centred sum"] < shares["rows"] == pytest.approx(shares["quartile"])
+        # against their targets a count's error weighs least, then the std's, the mean's and a
+        # quartile's (its rank is held to 5% of the rows, the count to 10%)
+        assert shares["rows"] < shares["centred squares"] < shares["centred sum"]
+        assert shares["centred sum"] < shares["quartile"]
         # min and max weigh a quarter of a quartile: half its ε (pure)
         assert shares["extreme"] < shares["quartile"]
-    assert split_shares("pure")["extreme"] == pytest.approx(split_shares("pure")["quartile"] / 2)
+    pure = split_shares("pure")
+    assert pure["extreme"] == pytest.approx(pure["quartile"] / 2)
+    # ε ∝ √weight: a count weighs half a quartile, the mean √3/2 of one, the std ¾
+    assert pure["rows"] / pure["quartile"] == pytest.approx(0.5**0.5)
+    assert pure["centred sum"] / pure["quartile"] == pytest.approx((3**0.5 / 2) ** 0.5)
+    assert pure["centred squares"] / pure["quartile"] == pytest.approx(0.75**0.5)
+
+
+def test_the_weights_follow_the_accuracy_targets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each weight is an error over the target the accuracy line holds it to: a count held to
+    half as much weighs twice as much."""
+    monkeypatch.setattr(describe, "COUNT_SHARE", usefulness.COUNT_SHARE / 2)
+    assert describe._error_weights()["rows"] == pytest.approx(2 * describe.ERROR_WEIGHTS["rows"])
+    monkeypatch.setattr(describe, "SPREAD_SHARE", usefulness.SPREAD_SHARE * 2)
+    halved = describe._error_weights()
+    for part in ("centred sum", "centred squares"):
+        assert halved[part] == pytest.approx(describe.ERROR_WEIGHTS[part] / 2)
 
 
 @pytest.mark.parametrize("measure", ["pure", "zcdp"])

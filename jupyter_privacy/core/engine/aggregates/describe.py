@@ -8,14 +8,14 @@ another min and max, and OpenDP's median score moves two units per rank for one 
 sensitivity where its quartile score moves four per three: the same loss buys a third less rank
 error. The released count's own error shifts the target rank by at most |1 − 2q|/2 of it; each
 quantile's rank error includes that shift. The five values are sorted (post-processing). All
-five from one mechanism, OpenDP's hierarchical-histogram CDF at the same ε, measured 4–38×
+five from one mechanism, OpenDP's hierarchical-histogram CDF at the same ε, measured 3–20×
 further off at the quartiles (bench_accuracy.py), so describe does not use it.
 
-The split minimises the summed expected error of what is shown, each error relative to its
-natural scale (the count to the row count, the others to the bounds' width) for values spread
-over the bounds: per unit of loss the count's error is 1, the mean's ½ (the centred sum's
-sensitivity is half the width), the std's about ½, each quartile's 1 (rank error 1/ε). Min and
-max weigh ¼: beyond the data every candidate ties at the best score, so much of their error is
+The split minimises the summed expected error of what is shown, each error over the accuracy
+target the line under the table holds it to (``usefulness``: counts ±10% of the rows, quartile
+ranks ±5% of them, mean and std ±10% of the std) for values spread over the bounds: per unit
+of loss the count weighs ½, the mean √3/2, the std ¾ and each quartile 1 (``_error_weights``).
+Min and max weigh ¼: beyond the data every candidate ties at the best score, so much of their error is
 which of those equal candidates is drawn, which no ε reduces (measured with bench_accuracy.py,
 a quarter of the weight takes 10–35% off the quartiles' errors and leaves min and max about as
 far off). Min and max choose among the grid and one candidate beyond each bound, released as
@@ -29,6 +29,7 @@ errors).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -62,18 +63,35 @@ from jupyter_privacy.core.engine.data import prepared_frame
 from jupyter_privacy.core.loss import PrivacyLoss
 from jupyter_privacy.core.release import Cell
 from jupyter_privacy.core.schema import ColumnInfo
+from jupyter_privacy.core.usefulness import COUNT_SHARE, RANK_SHARE, SPREAD_SHARE
 
 QUARTILES = (0.25, 0.5, 0.75)
 DESCRIBE_QUANTILES = (0.0, *QUARTILES, 1.0)  # min, quartiles, max
 QUANTILE_LABELS = (Min.name, *(quantile_label(q) for q in QUARTILES), Max.name)
-#: expected error per unit of loss of each part, relative to its scale (see the module docstring)
-ERROR_WEIGHTS = {
-    "rows": 1.0,
-    "centred sum": 0.5,
-    "centred squares": 0.5,
-    "quartile": 1.0,
-    "extreme": 0.25,
-}
+SPREAD = 1 / math.sqrt(12)  # the std of values spread evenly over the bounds, per unit of width
+
+
+def _error_weights() -> dict[str, float]:
+    """Each part's expected error per unit of loss, over the target the line under the table
+    holds it to (``usefulness``), for n values spread over bounds of width w; a quartile's is 1.
+
+    count ± 1/ε rows against COUNT_SHARE·n; mean ± (w/2)/(εn), the centred sum's sensitivity
+    over n, against SPREAD_SHARE·std; std ± the variance's (w²/4)/(εn) over 2·std, against
+    SPREAD_SHARE·std; each quartile's rank ± 1/ε against RANK_SHARE·n. Min and max weigh a
+    quarter of a quartile: they are held to no target (see the module docstring)."""
+    spread = SPREAD_SHARE * SPREAD  # the mean's and std's target, per unit of width
+    per_loss = {
+        "rows": 1 / COUNT_SHARE,
+        "centred sum": 0.5 / spread,
+        "centred squares": 0.25 / (2 * SPREAD) / spread,
+        "quartile": 1 / RANK_SHARE,
+    }
+    quartile = per_loss["quartile"]
+    return {k: v / quartile for k, v in per_loss.items()} | {"extreme": 0.25}
+
+
+#: count ½, mean √3/2, std ¾, quartile 1, min and max ¼ (see ``_error_weights``)
+ERROR_WEIGHTS = _error_weights()
 EXTREMES = (0.0, 1.0)  # min and max
 MECHANISM = "median of padded values"
 Columns = list[tuple[str, Numeric, ColumnInfo]]
