@@ -3,6 +3,8 @@ median scores on the data with the public rows appended, and the padding must hi
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,11 @@ from jupyter_privacy.core.engine.aggregates.describe import (
     QUARTILES,
     split_shares,
 )
+from jupyter_privacy.core.engine.aggregates.fixed_point import (
+    candidates_for,
+    with_outer_candidates,
+)
+from jupyter_privacy.core.schema import ColumnInfo
 
 CANDIDATES = tuple(float(v) for v in np.linspace(-5.0, 15.0, 41))
 
@@ -93,3 +100,26 @@ def test_columns_that_cannot_be_null_share_one_count(measure: str) -> None:
     # one count shown twice weighs two counts: more than one count's share, less than two
     assert shared["rows"] < shared["table rows"] < 2 * shared["rows"]
     assert shared["quartile"] > own["quartile"] and shared["centred sum"] > own["centred sum"]
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        ColumnInfo("float", (1 - 2**-53, 1 + 2**-51)),  # the top step is half the bottom one
+        ColumnInfo("float", (0.0, 0.0)),
+        ColumnInfo("float", (0.0, 5e-324)),
+        ColumnInfo("float", (-1e15, 1e15)),
+        ColumnInfo("int", (0.5, 10.5)),
+        ColumnInfo("int", (-3, 3)),
+    ],
+    ids=str,
+)
+def test_min_and_max_candidates_reach_beyond_both_bounds(info: ColumnInfo) -> None:
+    """One candidate strictly beyond each end of the grid, whatever the float spacing there
+    (OpenDP refuses a grid that is not strictly increasing)."""
+    grid = candidates_for(info)
+    outer = with_outer_candidates(grid)
+    assert outer[1:-1] == grid
+    assert all(a < b for a, b in itertools.pairwise(outer))
+    assert outer[0] < grid[0] and outer[-1] > grid[-1]
+    mech.quantile(outer, 0.5, 1, 1.0, "pure")  # OpenDP takes it

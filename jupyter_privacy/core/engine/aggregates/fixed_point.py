@@ -46,7 +46,11 @@ def with_outer_candidates(candidates: tuple[float, ...]) -> tuple[float, ...]:
     the min (max) sits on a bound with many rows the bound's candidate loses to those just above
     (below) it; the outer candidate scores nothing there and is released as the bound."""
     step = candidates[1] - candidates[0] if len(candidates) > 1 else 1.0
-    return (candidates[0] - step, *candidates, candidates[-1] + step)
+    lo, hi = candidates[0], candidates[-1]
+    # at least one float beyond each end: a step taken at the low end can round away at the top
+    below = min(lo - step, math.nextafter(lo, -math.inf))
+    above = max(hi + step, math.nextafter(hi, math.inf))
+    return (below, *candidates, above)
 
 
 class Numeric:
