@@ -259,22 +259,22 @@ def declare_not_null(
         raise PolicyError("register", source, "not_null must be a list of column names", [], fix)
     unknown = [i for i, col in enumerate(not_null) if not isinstance(col, str) or col not in schema]
     if unknown:
-        # never an entry itself: a column of values passed by mistake would be printed
+        # never an entry, nor how many there are: a column's values passed by mistake would
+        # show, or its row count; a list no longer than the columns is a list of names
+        short = len(not_null) <= len(schema)
         near = {
             m
             for i in unknown
-            if isinstance(not_null[i], str)
+            if short and isinstance(not_null[i], str)
             for m in difflib.get_close_matches(not_null[i], list(schema), n=1)
         }
+        where = [("at positions", ", ".join(str(i) for i in unknown))] if short else []
         raise PolicyError(
             "register",
             source,
-            "not_null names something that is not a column",
-            [
-                ("entries that are not columns", f"{len(unknown)} of {len(not_null)}"),
-                ("at positions", ", ".join(str(i) for i in unknown[:10])),
-                ("columns", ", ".join(schema)),
-            ],
+            "not_null names something that is not a column"
+            + ("" if short else " (more entries than the source has columns: values?)"),
+            [*where, ("columns", ", ".join(schema))],
             [f"not_null=[{', '.join(repr(m) for m in sorted(near))}]"] if near else fix,
         )
     for col in not_null:

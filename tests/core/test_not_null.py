@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -70,13 +71,24 @@ def test_declared_columns_are_not_nullable_and_the_rest_are(ws: Workspace) -> No
         ("age", "list of column names"),
         ([3], "not a column"),
         ([pd.Series(["123-45-6789"])], "not a column"),
-        (["age", "123-45-6789"], "1 of 2"),  # a column's values given instead of its name
+        (["age", "123-45-6789"], r"positions\s+1\b"),  # a value given among the names
     ],
 )
 def test_a_bad_declaration_is_refused_by_name(ws: Workspace, not_null: object, says: str) -> None:
     with pytest.raises(PolicyError, match=says) as info:
         register(ws, frame(), not_null=not_null)
     assert "123-45-6789" not in str(info.value)  # a value passed by mistake is never shown
+
+
+def test_a_column_of_values_given_as_not_null_shows_neither_them_nor_their_number(
+    ws: Workspace,
+) -> None:
+    values = ["agee", *(f"{i:03d}-45-6789" for i in range(136))]  # 137 rows, one near "age"
+    with pytest.raises(PolicyError, match=re.escape("values?")) as info:
+        register(ws, frame(), not_null=values)
+    text = str(info.value)
+    assert "137" not in text and "136" not in text and "45-6789" not in text
+    assert "not_null=['age']" not in text  # no suggestion drawn from a value
 
 
 def test_a_misspelt_column_is_answered_with_the_nearest_name(ws: Workspace) -> None:
