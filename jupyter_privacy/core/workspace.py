@@ -303,8 +303,9 @@ class Workspace:
         self, stand_in: SourceSpec, query: Query, op: str, asked: _Asked, wanted: list[str]
     ) -> None:
         """Refuse before any bounds release is charged what the query would be refused anyway:
-        its plan and options, and a budget that cannot pay the bounds and the query together
-        (``accuracy=`` is priced on the released bounds, so only its bounds are counted). With
+        its plan and options, and a budget that cannot pay the bounds and the query together.
+        ``accuracy=`` is priced on the released bounds, so only its bounds are counted: its ε
+        can still be refused after they are released (they are kept for later queries). With
         every bound already released nothing is charged here: the query itself may be a free
         replay, which the release path finds."""
         checked = validate(stand_in, query)
