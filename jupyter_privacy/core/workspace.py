@@ -24,6 +24,7 @@ from jupyter_privacy.core.aggregates import AGGREGATES
 from jupyter_privacy.core.budget import Cost, exact, fits, fmt
 from jupyter_privacy.core.errors import (
     InvalidArgumentError,
+    PolicyError,
     PrivacyError,
     ReleaseFailedError,
     ReplayMissError,
@@ -227,6 +228,8 @@ class Workspace:
         plan = query.canonical()
         used: dict[str, str] = {}
         try:
+            if self.manifest is None:  # a reviewer's replay has no data to miss
+                _require_file(spec, op)
             if spec.auto_bounds:
                 asked = _Asked(epsilon, accuracy, alpha, delta, dry_run)
                 spec, used = self._with_auto_bounds(spec, query, op, asked)
@@ -521,6 +524,19 @@ def _bounds_read(spec: SourceSpec, query: Query) -> list[str]:
                 found.append(col)
                 break
     return found
+
+
+def _require_file(spec: SourceSpec, op: str) -> None:
+    """A registered file that is gone or unreadable is refused by name before anything else
+    (its path is the analyst's, not the data's)."""
+    if isinstance(spec.data, Path) and not os.access(spec.data, os.R_OK):
+        raise PolicyError(
+            op,
+            spec.name,
+            "the source's file is gone or cannot be read",
+            [("path", str(spec.data))],
+            [f"jp.register({str(spec.data)!r}, name={spec.name!r}, ...)"],
+        )
 
 
 def _auto_key(spec: SourceSpec, column: str) -> tuple[str, str, Any]:

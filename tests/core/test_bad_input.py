@@ -149,6 +149,20 @@ def test_missing_and_unsupported_files_are_refused(home: Path, tmp_path: Path) -
         jp.register([1, 2, 3], name="l", budget=jp.Budget(epsilon=1.0))
 
 
+def test_a_registered_file_that_is_gone_is_refused_by_name(home: Path, tmp_path: Path) -> None:
+    """Deleted after registration: a clear refusal before anything is charged, and the attempt
+    in the audit log, not an OS error from deep inside."""
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"x": [1, 2, 3] * 100}).to_csv(path, index=False)
+    frame = jp.register(path, name="d", budget=jp.Budget(epsilon=5.0), bounds={"x": (0, 10)})
+    path.unlink()
+    with pytest.raises(jp.PolicyError, match="file is gone") as info:
+        frame.x.mean(epsilon=1.0)
+    assert str(path) in str(info.value)
+    assert jp.budget("d").epsilon_spent == 0
+    assert [r["outcome"] for r in jp.workspace().ledger.audit_rows()][-1] == "refused"
+
+
 @pytest.mark.parametrize("epsilon", [0, -1, math.nan, math.inf, "0.1", True])
 def test_bad_epsilon_is_refused_and_charges_nothing(
     patients: jp.SensitiveFrame, epsilon: object
