@@ -1,5 +1,5 @@
-"""Every way a user reaches a source, side by side in one run: a Parquet path, a pandas frame and
-a polars frame, each with and without a privacy unit; registration, the first release and the
+"""Every way a user reaches a source, side by side in one run: a Parquet path, a pandas frame, a
+polars frame and a polars LazyFrame, each with and without a privacy unit; registration, the first release and the
 later ones; against OpenDP's own Context on the same rows. Also the cost of the validation pass.
 
 Used by bench_release.py (``--sources``); prints tables and never asserts on time.
@@ -68,6 +68,8 @@ def variants(n: int, folder: Path) -> list[Variant]:
             Variant(f"Parquet path{tag}", lambda p=path: p, unit),
             Variant(f"pandas frame{tag}", lambda d=df: d, unit),
             Variant(f"polars frame{tag}", lambda d=polars_df: d, unit),
+            # collected when registered: registration pays the read a path defers
+            Variant(f"polars LazyFrame{tag}", lambda p=path: pl.scan_parquet(p), unit),
         ]
     return out
 
