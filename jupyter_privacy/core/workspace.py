@@ -79,8 +79,8 @@ class Workspace:
         self.context: Callable[[], dict[str, Any]] = dict
         #: A reviewer's manifest, when replaying one; else releases come from the ledger's cache.
         self.manifest: ManifestStore | None = None
-        #: Released bounds of ``bounds="auto"`` columns, by (source, column): (low, high, id).
-        # released bounds by (source, column, data version): a rewritten file asks again
+        #: Released bounds of ``bounds="auto"`` columns, by (source, column, data version):
+        #: (low, high, id). A rewritten file asks for its own.
         self._auto: dict[tuple[str, str, Any], tuple[float, float, str]] = {}
 
     @property
@@ -338,7 +338,7 @@ class Workspace:
         if bounds_cost == Cost():
             return
         cost = bounds_cost
-        if asked.accuracy is None:
+        if accuracy is None:
             cost = cost + (
                 priced.cost if checked.cells is None else Cost(priced.cost.epsilon, priced.cost.rho)
             )
