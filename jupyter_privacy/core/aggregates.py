@@ -68,6 +68,10 @@ class Aggregate:
 # --- parameter checks ------------------------------------------------------------------------------
 
 
+#: the levels ``describe`` releases between min and max, and the accuracy line judges
+QUARTILES = (0.25, 0.5, 0.75)
+
+
 def quantile_label(q: float) -> str:
     return f"{q * 100:.12g}%"
 

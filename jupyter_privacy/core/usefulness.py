@@ -24,12 +24,12 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from jupyter_privacy.core.aggregates import AGGREGATES, NON_NEGATIVE, quantile_label
+from jupyter_privacy.core.aggregates import AGGREGATES, NON_NEGATIVE, QUARTILES, quantile_label
 from jupyter_privacy.core.release import Cell, number_text
 
 COUNT_SHARE = 0.10
 RANK_SHARE = 0.05
-QUARTILE_LABELS = frozenset(quantile_label(q) for q in (0.25, 0.5, 0.75))
+QUARTILE_LABELS = frozenset(quantile_label(q) for q in QUARTILES)
 SPREAD_SHARE = 0.10
 MIN_ACCURACY = 2.0  # rows: below this no ε meets a describe's accuracy= (rank errors add 1)
 #: statistics whose cells count rows (and so never go below zero)

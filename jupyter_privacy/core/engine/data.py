@@ -384,10 +384,15 @@ def _bound(lf: pl.LazyFrame, unit: str, k: int) -> pl.LazyFrame:
     return lf.group_by(unit).head(k).select(columns)
 
 
+def _read_rows(spec: SourceSpec) -> pl.LazyFrame:
+    """Source rows in their public kinds, NaN as null, ``not_null`` columns filled."""
+    return _fill_declared(_clean_floats(open_lazy(spec.data, dict(spec.schema))), spec)
+
+
 def _bounded_rows(spec: SourceSpec) -> pl.LazyFrame:
     """Source rows in their public kinds, NaN as null, and at most ``max_rows_per_unit`` rows
     per privacy unit (lazily: for sources too large to keep in memory)."""
-    lf = _fill_declared(_clean_floats(open_lazy(spec.data, dict(spec.schema))), spec)
+    lf = _read_rows(spec)
     if spec.privacy_unit is None:
         return lf
     return _bound(lf, spec.privacy_unit, spec.max_rows_per_unit)
@@ -396,7 +401,7 @@ def _bounded_rows(spec: SourceSpec) -> pl.LazyFrame:
 def bounded_frame(spec: SourceSpec) -> pl.DataFrame:
     """``_bounded_rows``, collected. When every unit has one row (a unique id: the common case)
     nothing needs dropping, and one count of distinct units says so faster than bounding."""
-    frame = _fill_declared(_clean_floats(open_lazy(spec.data, dict(spec.schema))), spec).collect()
+    frame = _read_rows(spec).collect()
     unit = spec.privacy_unit
     if unit is None:
         return frame

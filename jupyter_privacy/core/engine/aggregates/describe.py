@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from jupyter_privacy.core.aggregates import NON_NEGATIVE, quantile_label
+from jupyter_privacy.core.aggregates import NON_NEGATIVE, QUARTILES, quantile_label
 from jupyter_privacy.core.engine import mechanisms as mech
 from jupyter_privacy.core.engine.aggregates.base import (
     SAFETY,
@@ -65,7 +65,6 @@ from jupyter_privacy.core.release import Cell
 from jupyter_privacy.core.schema import ColumnInfo
 from jupyter_privacy.core.usefulness import COUNT_SHARE, RANK_SHARE, SPREAD_SHARE
 
-QUARTILES = (0.25, 0.5, 0.75)
 DESCRIBE_QUANTILES = (0.0, *QUARTILES, 1.0)  # min, quartiles, max
 QUANTILE_LABELS = (Min.name, *(quantile_label(q) for q in QUARTILES), Max.name)
 SPREAD = 1 / math.sqrt(12)  # the std of values spread evenly over the bounds, per unit of width
